@@ -1,0 +1,65 @@
+"""Typed FastAPI dependencies: the storage, the settings, the caller."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from hookwire.auth import Principal, authenticate, check_tenant_access
+from hookwire.config import Settings
+from hookwire.errors import Problem
+from hookwire.storage import Storage
+
+_bearer = HTTPBearer(auto_error=False, description="An admin or tenant API key.")
+
+
+def get_storage(request: Request) -> Storage:
+    storage: Storage = request.app.state.storage
+    return storage
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+StorageDep = Annotated[Storage, Depends(get_storage)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+async def get_principal(
+    storage: StorageDep,
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Problem(401, "send an API key as `Authorization: Bearer <key>`")
+    principal = await authenticate(storage, settings.admin_key, credentials.credentials)
+    if principal is None:
+        raise Problem(401, "the API key is not valid (revoked, mistyped, or for another server)")
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+async def require_admin(principal: PrincipalDep) -> Principal:
+    if not principal.is_admin:
+        raise Problem(403, "this needs the admin key; tenant keys act only on their own tenant")
+    return principal
+
+
+AdminDep = Annotated[Principal, Depends(require_admin)]
+
+
+async def tenant_access(tenant_id: str, principal: PrincipalDep, storage: StorageDep) -> str:
+    """The path's tenant, once the caller may act on it and it exists."""
+    check_tenant_access(principal, tenant_id)
+    if principal.is_admin:
+        await storage.get_tenant(tenant_id)
+    return tenant_id
+
+
+TenantDep = Annotated[str, Depends(tenant_access)]

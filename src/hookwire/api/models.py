@@ -1,0 +1,273 @@
+"""Request and response bodies, in families: ``XCreate``, ``XUpdate``, ``XPublic``.
+
+JSON is camelCase; Python attributes are snake_case. Validation that needs no
+database lives here, so the API and the dashboard share it.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any, Generic, Literal, TypeVar
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from hookwire.config import DEFAULT_MAX_CONCURRENCY
+
+EVENT_TYPE_PATTERN = r"^[a-z0-9_-]+(\.[a-z0-9_-]+)*$"
+CLIENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"
+HEADER_NAME_PATTERN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+# Hop-by-hop headers (RFC 9110 §7.6.1) and the ones hookwire itself owns: a
+# webhook may not override framing, routing or its own signature.
+FORBIDDEN_HEADERS = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
+        "content-type",
+        "webhook-signature",
+        "webhook-id",
+        "webhook-timestamp",
+    }
+)
+MAX_CUSTOM_HEADERS = 20
+MAX_CONCURRENCY_LIMIT = 100
+MAX_RATE_LIMIT_PER_SECOND = 10_000
+TOKEN_MIN_CHARS = 8
+TOKEN_MAX_CHARS = 512
+MASKED_TOKEN_VISIBLE_CHARS = 4
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+
+def check_url(value: str) -> str:
+    if value != value.strip() or any(c.isspace() for c in value):
+        raise ValueError("the URL must not contain whitespace")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https"):
+        raise ValueError("the URL must be absolute and start with http:// or https://")
+    if not parts.hostname:
+        raise ValueError("the URL has no host")
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError:
+        raise ValueError("the URL's port is not a number between 0 and 65535") from None
+    return value
+
+
+def check_events(value: list[str]) -> list[str]:
+    if not value:
+        raise ValueError('name at least one event type, or ["*"] for all')
+    if "*" in value and len(value) > 1:
+        raise ValueError('"*" already means every event type; list it alone')
+    bad = [v for v in value if v != "*" and not re.match(EVENT_TYPE_PATTERN, v)]
+    if bad:
+        raise ValueError(f"not valid event type names: {', '.join(map(repr, bad))}")
+    return list(dict.fromkeys(value))
+
+
+def check_headers(value: dict[str, str]) -> dict[str, str]:
+    if len(value) > MAX_CUSTOM_HEADERS:
+        raise ValueError(f"at most {MAX_CUSTOM_HEADERS} custom headers")
+    for name, header_value in value.items():
+        if not HEADER_NAME_PATTERN.match(name):
+            raise ValueError(f"{name!r} is not a valid header name")
+        if name.lower() in FORBIDDEN_HEADERS:
+            raise ValueError(f"the header {name!r} is set by hookwire and cannot be overridden")
+        if "\r" in header_value or "\n" in header_value or "\0" in header_value:
+            raise ValueError(f"the value of header {name!r} must not contain CR, LF or NUL")
+    return value
+
+
+def check_token(value: str) -> str:
+    if any(c.isspace() for c in value) or not value.isprintable():
+        raise ValueError("the token must not contain whitespace or control characters")
+    return value
+
+
+WebhookUrl = Annotated[str, Field(max_length=2048), AfterValidator(check_url)]
+EventNames = Annotated[list[str], Field(max_length=500), AfterValidator(check_events)]
+Headers = Annotated[dict[str, str], AfterValidator(check_headers)]
+Token = Annotated[
+    str,
+    Field(min_length=TOKEN_MIN_CHARS, max_length=TOKEN_MAX_CHARS),
+    AfterValidator(check_token),
+]
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+Description = Annotated[str, Field(max_length=2000)]
+EventTypeName = Annotated[str, Field(max_length=200, pattern=EVENT_TYPE_PATTERN)]
+SignatureScheme = Literal["hookwire", "standard"]
+MaxConcurrency = Annotated[int, Field(ge=1, le=MAX_CONCURRENCY_LIMIT)]
+RateLimit = Annotated[int, Field(ge=1, le=MAX_RATE_LIMIT_PER_SECOND)]
+
+T = TypeVar("T")
+
+
+class ListResponse(Model, Generic[T]):
+    data: list[T]
+    next_cursor: str | None
+
+
+# --- event types -------------------------------------------------------------
+
+
+class EventTypeCreate(Model):
+    name: EventTypeName
+    description: Description = ""
+    schema_: dict[str, Any] | None = Field(None, alias="schema")
+
+
+class EventTypeUpdate(Model):
+    description: Description | None = None
+    schema_: dict[str, Any] | None = Field(None, alias="schema")
+
+
+class EventTypePublic(Model):
+    name: str
+    description: str
+    schema_: dict[str, Any] | None = Field(None, alias="schema")
+    created_at: datetime
+    updated_at: datetime
+
+
+# --- tenants and keys ----------------------------------------------------------
+
+
+class TenantCreate(Model):
+    id: Annotated[str, Field(min_length=1, max_length=64, pattern=CLIENT_ID_PATTERN)] | None = None
+    name: Name
+
+
+class TenantUpdate(Model):
+    name: Name
+
+
+class TenantPublic(Model):
+    id: str
+    name: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class ApiKeyCreate(Model):
+    name: Name = "default"
+
+
+class ApiKeyPublic(Model):
+    id: str
+    tenant_id: str | None
+    name: str
+    prefix: str
+    created_at: datetime
+    key: str | None = Field(None, description="The key itself; shown only once, on creation.")
+
+
+# --- webhooks ----------------------------------------------------------------
+
+
+class WebhookCreate(Model):
+    name: Name
+    url: WebhookUrl
+    token: Token | None = Field(None, description="Signing secret; generated when omitted.")
+    events: EventNames = Field(default_factory=lambda: ["*"])
+    active: bool = True
+    description: Description = ""
+    headers: Headers = Field(default_factory=dict)
+    signature_scheme: SignatureScheme = "hookwire"
+    max_concurrency: MaxConcurrency = DEFAULT_MAX_CONCURRENCY
+    rate_limit: RateLimit | None = None
+
+
+class WebhookUpdate(Model):
+    name: Name | None = None
+    url: WebhookUrl | None = None
+    token: Token | None = None
+    events: EventNames | None = None
+    active: bool | None = None
+    description: Description | None = None
+    headers: Headers | None = None
+    signature_scheme: SignatureScheme | None = None
+    max_concurrency: MaxConcurrency | None = None
+    rate_limit: RateLimit | None = None
+
+
+# Fields that PATCH may set to null (meaning "none"); null elsewhere is a 422.
+WEBHOOK_NULLABLE = frozenset({"rate_limit"})
+
+
+class WebhookPublic(Model):
+    id: str
+    tenant_id: str
+    name: str
+    description: str
+    url: str
+    token: str = Field(description="Full on create and single GET; masked in lists.")
+    events: list[str]
+    active: bool
+    headers: dict[str, str]
+    signature_scheme: str
+    max_concurrency: int
+    rate_limit: int | None
+    status: Literal["healthy", "unhealthy", "suspended"]
+    last_delivery_at: datetime | None
+    last_status_code: int | None
+    created_at: datetime
+    updated_at: datetime
+
+
+def mask_token(token: str) -> str:
+    return token[:MASKED_TOKEN_VISIBLE_CHARS] + "…" if token else ""
+
+
+# --- events and deliveries ------------------------------------------------------
+
+
+class EventCreate(Model):
+    event: EventTypeName = Field(description="The event type's name.")
+    data: dict[str, Any] = Field(description="The event's JSON object.")
+    id: Annotated[str, Field(min_length=1, max_length=255, pattern=CLIENT_ID_PATTERN)] | None = (
+        Field(None, description="Your id for the event; repeating it returns the first event.")
+    )
+
+
+class DeliveryPublic(Model):
+    id: str
+    event_id: str
+    webhook_id: str
+    event: str
+    state: Literal["pending", "succeeded", "failed", "cancelled", "skipped"]
+    attempts: int
+    next_attempt_at: datetime | None
+    last_status_code: int | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class EventAccepted(Model):
+    id: str
+    event: str
+    triggered_at: datetime
+    deliveries: int = Field(description="How many webhooks the event goes to.")
+
+
+class EventPublic(Model):
+    id: str
+    event: str
+    data: dict[str, Any]
+    triggered_at: datetime
+    deliveries: list[DeliveryPublic]

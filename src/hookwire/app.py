@@ -1,0 +1,85 @@
+"""The ASGI application factory: API, dashboard and (optionally) the worker in one process."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from hookwire import __version__
+from hookwire.api import admin, events, system, webhooks
+from hookwire.config import Settings
+from hookwire.crypto import TokenCipher, load_or_create_secret_key
+from hookwire.errors import install_problem_handlers
+from hookwire.ids import new_api_key
+from hookwire.limits import BodySizeLimit
+from hookwire.metrics import Metrics
+from hookwire.migrate import migrate
+from hookwire.storage import Storage, create_engine
+
+log = logging.getLogger("hookwire")
+
+
+def open_storage(settings: Settings) -> Storage:
+    """The storage for these settings (the secret key is loaded or created here)."""
+    cipher = TokenCipher(load_or_create_secret_key(settings.secret_key, settings.data_dir))
+    return Storage(create_engine(settings.resolved_database_url), cipher)
+
+
+async def ensure_admin_key(storage: Storage, settings: Settings) -> str | None:
+    """Generate the admin key on first start when none is configured; return it once."""
+    if settings.admin_key or await storage.has_admin_key():
+        return None
+    key = new_api_key("admin")
+    await storage.create_api_key(key, None, "admin (generated on first start)")
+    return key
+
+
+def announce_admin_key(key: str, settings: Settings) -> None:
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    print(
+        "\n  hookwire generated an admin API key. It is shown this once; only its hash is kept:\n"
+        f"\n      {key}\n"
+        f"\n  Open http://{host}:{settings.port}/ and sign in with it, or use it as"
+        "\n  `Authorization: Bearer <key>` on the API."
+        "\n  Set HOOKWIRE_ADMIN_KEY to choose your own.\n",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def create_app(settings: Settings, storage: Storage | None = None) -> FastAPI:
+    """Build the app. Pass ``storage`` to share one (tests); otherwise it is opened on start."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own = app.state.storage is None
+        if own:
+            app.state.storage = open_storage(settings)
+            await migrate(app.state.storage.engine)
+        key = await ensure_admin_key(app.state.storage, settings)
+        if key is not None:
+            announce_admin_key(key, settings)
+        try:
+            yield
+        finally:
+            if own:
+                await app.state.storage.close()
+
+    app = FastAPI(
+        title="hookwire",
+        version=__version__,
+        summary="Self-hosted webhook delivery: signed POSTs, retries, event logs.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.storage = storage
+    app.state.metrics = Metrics()
+    install_problem_handlers(app)
+    for module in (system, admin, webhooks, events):
+        app.include_router(module.router)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    return app

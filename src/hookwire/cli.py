@@ -1,0 +1,120 @@
+"""The ``hookwire`` command: serve, worker, migrate, listen, demo."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from hookwire import __version__
+from hookwire.config import Settings
+
+
+def _settings_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Add one flag per Settings field, each also read from ``HOOKWIRE_<NAME>``."""
+    for name, field in reversed(list(Settings.model_fields.items())):
+        flag = "--" + name.replace("_", "-")
+        envvar = "HOOKWIRE_" + name.upper()
+        annotation = field.annotation
+        if annotation is bool:
+            option = click.option(
+                f"{flag}/--no-{flag[2:]}",
+                name,
+                default=None,
+                envvar=envvar,
+                show_envvar=True,
+                help=field.description,
+            )
+        else:
+            option = click.option(
+                flag,
+                name,
+                default=None,
+                envvar=envvar,
+                show_envvar=True,
+                help=f"{field.description} [default: {_shown_default(field.default)}]",
+            )
+        func = option(func)
+    return func
+
+
+def _shown_default(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ",".join(f"{v:g}" for v in value)
+    return "(none)" if value in (None, "") else str(value)
+
+
+def _build_settings(options: dict[str, Any]) -> Settings:
+    given = {k: v for k, v in options.items() if v is not None and k in Settings.model_fields}
+    try:
+        return Settings(**given)
+    except Exception as exc:  # pydantic's message names the bad field and value
+        raise click.UsageError(str(exc)) from None
+
+
+def _with_settings(func: Callable[..., Any]) -> Callable[..., Any]:
+    @_settings_options
+    @functools.wraps(func)
+    def wrapper(**options: Any) -> Any:
+        own = {k: v for k, v in options.items() if k not in Settings.model_fields}
+        return func(_build_settings(options), **own)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="hookwire")
+def main() -> None:
+    """hookwire: self-hosted webhook delivery with signed POSTs, retries and event logs."""
+
+
+@main.command()
+@_with_settings
+def serve(settings: Settings) -> None:
+    """Run the API, the dashboard and the delivery worker in one process."""
+    import uvicorn
+
+    from hookwire.app import create_app
+
+    app = create_app(settings)
+    print(
+        f"hookwire {__version__} on http://{settings.host}:{settings.port}/ "
+        f"(database: {_describe_db(settings)})",
+        flush=True,
+    )
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 1,
+    )
+
+
+@main.command()
+@_with_settings
+def migrate(settings: Settings) -> None:
+    """Apply the database migrations and exit."""
+    from hookwire.app import open_storage
+    from hookwire.migrate import migrate as run_migrations
+
+    async def run() -> None:
+        storage = open_storage(settings)
+        try:
+            await run_migrations(storage.engine)
+        finally:
+            await storage.close()
+
+    asyncio.run(run())
+    click.echo(f"database is up to date ({_describe_db(settings)})")
+
+
+def _describe_db(settings: Settings) -> str:
+    url = settings.resolved_database_url
+    if "@" in url:  # hide credentials
+        scheme, rest = url.split("://", 1)
+        url = f"{scheme}://…@{rest.split('@', 1)[1]}"
+    return url

@@ -1,0 +1,133 @@
+"""One typed settings object, read once at start-up from flags and ``HOOKWIRE_*``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# Every default is a named constant with its unit in the name.
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+DEFAULT_DATABASE_FILE = "hookwire.db"
+DEFAULT_MAX_BODY_BYTES = 256 * 1024
+DEFAULT_REQUEST_TIMEOUT_SECONDS = 15.0
+DEFAULT_RETRY_SCHEDULE_SECONDS = (5, 300, 1800, 7200, 18000, 36000, 36000)
+DEFAULT_RETRY_JITTER_FRACTION = 0.2
+DEFAULT_SUSPEND_AFTER_SECONDS = 5 * 24 * 3600
+DEFAULT_TOKEN_GRACE_SECONDS = 24 * 3600
+DEFAULT_MAX_CONCURRENCY = 10
+DEFAULT_LEASE_SECONDS = 60.0
+DEFAULT_POLL_INTERVAL_SECONDS = 1.0
+DEFAULT_CLAIM_BATCH_SIZE = 200
+DEFAULT_WORKER_MAX_IN_FLIGHT = 500
+DEFAULT_SHUTDOWN_GRACE_SECONDS = 20.0
+DEFAULT_RESPONSE_READ_BYTES = 64 * 1024
+DEFAULT_RESPONSE_STORE_BYTES = 4 * 1024
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set; each field is also ``HOOKWIRE_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="HOOKWIRE_", extra="ignore")
+
+    host: str = Field(DEFAULT_HOST, description="Address the HTTP server binds to.")
+    port: int = Field(DEFAULT_PORT, ge=0, le=65535, description="Port the HTTP server binds to.")
+    database_url: str = Field(
+        "",
+        description="sqlite:///path or postgresql://user@host/db; default ./hookwire.db.",
+    )
+    data_dir: Path = Field(
+        Path("."), description="Folder for the SQLite file and the generated secret key."
+    )
+    admin_key: str | None = Field(
+        None, description="Admin API key; generated and printed once when unset."
+    )
+    secret_key: str | None = Field(
+        None,
+        description="Key that encrypts webhook tokens at rest; generated into the data folder.",
+    )
+    max_body_bytes: int = Field(DEFAULT_MAX_BODY_BYTES, gt=0, description="Largest request body.")
+    request_timeout_seconds: float = Field(
+        DEFAULT_REQUEST_TIMEOUT_SECONDS, gt=0, description="Timeout of one delivery request."
+    )
+    retry_schedule: Annotated[tuple[float, ...], NoDecode] = Field(
+        DEFAULT_RETRY_SCHEDULE_SECONDS,
+        description="Seconds between attempts, comma-separated, e.g. 5,300,1800.",
+    )
+    retry_jitter: float = Field(
+        DEFAULT_RETRY_JITTER_FRACTION, ge=0, lt=1, description="Jitter fraction of each retry."
+    )
+    suspend_after_seconds: float = Field(
+        DEFAULT_SUSPEND_AFTER_SECONDS,
+        gt=0,
+        description="A webhook failing this long without a success is suspended.",
+    )
+    token_grace_seconds: float = Field(
+        DEFAULT_TOKEN_GRACE_SECONDS,
+        ge=0,
+        description="How long the old token keeps signing after a rotation.",
+    )
+    allow_private_networks: bool = Field(
+        False, description="Allow deliveries to loopback, private and link-local addresses."
+    )
+    lease_seconds: float = Field(
+        DEFAULT_LEASE_SECONDS, gt=0, description="How long a worker holds a claimed delivery."
+    )
+    poll_interval_seconds: float = Field(
+        DEFAULT_POLL_INTERVAL_SECONDS, gt=0, description="Longest wait between claims when idle."
+    )
+    claim_batch_size: int = Field(DEFAULT_CLAIM_BATCH_SIZE, gt=0, description="Claim size.")
+    max_in_flight: int = Field(
+        DEFAULT_WORKER_MAX_IN_FLIGHT, gt=0, description="Requests one worker sends at once."
+    )
+    shutdown_grace_seconds: float = Field(
+        DEFAULT_SHUTDOWN_GRACE_SECONDS,
+        ge=0,
+        description="On SIGTERM, how long in-flight requests may finish.",
+    )
+    run_worker: bool = Field(True, description="Run the delivery worker inside `serve`.")
+
+    @field_validator("retry_schedule", mode="before")
+    @classmethod
+    def _parse_schedule(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = [p.strip() for p in value.split(",") if p.strip()]
+            if not parts:
+                raise ValueError("retry schedule needs at least one number of seconds")
+            try:
+                return tuple(float(p) for p in parts)
+            except ValueError:
+                raise ValueError(
+                    f"retry schedule must be comma-separated seconds, got {value!r}"
+                ) from None
+        return value
+
+    @field_validator("retry_schedule")
+    @classmethod
+    def _positive_schedule(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if any(v < 0 for v in value):
+            raise ValueError("retry schedule entries must be >= 0 seconds")
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The SQLAlchemy async URL: the SQLite file in ``data_dir`` unless one is given."""
+        url = self.database_url or f"sqlite:///{self.data_dir / DEFAULT_DATABASE_FILE}"
+        return to_async_url(url)
+
+
+def to_async_url(url: str) -> str:
+    """Map user-facing URLs (``postgresql://``, ``sqlite:///``) to async drivers."""
+    for prefix, replacement in (
+        ("postgresql+asyncpg://", "postgresql+asyncpg://"),
+        ("postgresql://", "postgresql+asyncpg://"),
+        ("postgres://", "postgresql+asyncpg://"),
+        ("sqlite+aiosqlite://", "sqlite+aiosqlite://"),
+        ("sqlite://", "sqlite+aiosqlite://"),
+    ):
+        if url.startswith(prefix):
+            return replacement + url[len(prefix) :]
+    raise ValueError(f"unsupported database URL {url!r}: use sqlite:///FILE or postgresql://…")

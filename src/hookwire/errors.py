@@ -1,0 +1,112 @@
+"""RFC 9457 problem details: every error hookwire answers has this shape."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from hookwire.storage import Conflict, InvalidCursor, NotFound
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_TYPE_BASE = "https://hookwire.dev/problems/"
+
+
+class Problem(Exception):
+    """An error to answer as problem+json."""
+
+    def __init__(
+        self, status: int, detail: str, *, errors: list[dict[str, Any]] | None = None
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.errors = errors
+
+
+def invalid(field: str, message: str) -> Problem:
+    """A 422 about one field, in the same shape as pydantic's validation errors."""
+    return Problem(422, f"{field}: {message}", errors=[{"field": field, "message": message}])
+
+
+def problem_response(
+    status: int,
+    detail: str,
+    errors: list[dict[str, Any]] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    title = HTTPStatus(status).phrase
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE_BASE + title.lower().replace(" ", "-"),
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if errors is not None:
+        body["errors"] = errors
+    return JSONResponse(
+        body,
+        status_code=status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=dict(headers) if headers else None,
+    )
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        where, rest = parts[0], parts[1:]
+        return ".".join(rest) if where == "body" and rest else ".".join([where, *rest])
+    return ".".join(parts)
+
+
+def validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    errors = []
+    for err in exc.errors():
+        message = str(err.get("msg", "invalid value"))
+        if err.get("type") == "json_invalid":
+            message = "the body is not valid JSON: " + str(err.get("ctx", {}).get("error", ""))
+        errors.append({"field": _field_path(tuple(err.get("loc", ()))), "message": message})
+    return errors
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Map every error hookwire raises, and FastAPI's own, to problem+json."""
+
+    async def on_problem(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, Problem)
+        return problem_response(exc.status, exc.detail, exc.errors)
+
+    async def on_not_found(_: Request, exc: Exception) -> JSONResponse:
+        return problem_response(404, str(exc))
+
+    async def on_conflict(_: Request, exc: Exception) -> JSONResponse:
+        return problem_response(409, str(exc))
+
+    async def on_cursor(_: Request, exc: Exception) -> JSONResponse:
+        return problem_response(422, str(exc), [{"field": "query.cursor", "message": str(exc)}])
+
+    async def on_validation(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        errors = validation_errors(exc)
+        summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
+        return problem_response(422, f"invalid request: {summary}", errors)
+
+    async def on_http(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = "no such path; the API lives under /v1 (see /docs)"
+        return problem_response(exc.status_code, detail, headers=exc.headers)
+
+    app.add_exception_handler(Problem, on_problem)
+    app.add_exception_handler(NotFound, on_not_found)
+    app.add_exception_handler(Conflict, on_conflict)
+    app.add_exception_handler(InvalidCursor, on_cursor)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)

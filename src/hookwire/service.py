@@ -1,0 +1,61 @@
+"""Operations that combine validation and storage, shared by the API and the dashboard."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hookwire.errors import Problem, invalid
+from hookwire.payload import build_payload
+from hookwire.storage import NotFound, Storage
+from hookwire.storage.base import utcnow
+from hookwire.storage.records import Event
+from hookwire.validation import check_against_schema
+
+TEST_EVENT_TYPE = "webhook.test"
+
+
+async def trigger_event(
+    storage: Storage,
+    tenant_id: str,
+    event_type: str,
+    data: dict[str, Any],
+    event_id: str | None = None,
+    idempotency_key: str | None = None,
+) -> tuple[Event, bool]:
+    """Validate and accept an event; returns ``(event, created)``."""
+    try:
+        known = await storage.get_event_type(event_type)
+    except NotFound:
+        raise invalid(
+            "event",
+            f"unknown event type {event_type!r}; add it with POST /v1/event-types first",
+        ) from None
+    if known.schema is not None:
+        check_against_schema(data, known.schema)
+    now = utcnow()
+    return await storage.accept_event(
+        tenant_id,
+        event_id,
+        event_type,
+        build_payload(event_type, data, now),
+        now,
+        idempotency_key=idempotency_key,
+    )
+
+
+async def send_test_event(storage: Storage, tenant_id: str, webhook_id: str) -> Event:
+    """A ``webhook.test`` event for one webhook alone, whatever its subscriptions."""
+    webhook = await storage.get_webhook(tenant_id, webhook_id)
+    now = utcnow()
+    data = {"webhookId": webhook.id, "message": "This is a test event sent by hookwire."}
+    event, _ = await storage.accept_event(
+        tenant_id,
+        None,
+        TEST_EVENT_TYPE,
+        build_payload(TEST_EVENT_TYPE, data, now),
+        now,
+        only_webhook_id=webhook.id,
+    )
+    if not event.deliveries:
+        raise Problem(409, "the test event could not be queued for this webhook")
+    return event

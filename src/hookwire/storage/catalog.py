@@ -1,0 +1,227 @@
+"""Tenants, their API keys, and the global event-type catalogue."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from hookwire.crypto import hash_api_key
+from hookwire.ids import new_id
+from hookwire.storage import tables as t
+from hookwire.storage.base import (
+    Conflict,
+    NotFound,
+    StorageBase,
+    clamp_limit,
+    encode_cursor,
+    page_after,
+    utcnow,
+)
+from hookwire.storage.records import ApiKey, EventType, Page, Tenant
+
+API_KEY_PREFIX_CHARS = 12
+
+
+def _tenant(row: sa.Row[Any]) -> Tenant:
+    return Tenant(id=row.id, name=row.name, created_at=row.created_at, updated_at=row.updated_at)
+
+
+def _event_type(row: sa.Row[Any]) -> EventType:
+    return EventType(
+        name=row.name,
+        description=row.description,
+        schema=row.schema,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+class CatalogStore(StorageBase):
+    """Operations on tenants, API keys and event types."""
+
+    # --- tenants -----------------------------------------------------------
+
+    async def create_tenant(self, name: str, tenant_id: str | None = None) -> Tenant:
+        now = utcnow()
+        tenant = Tenant(id=tenant_id or new_id("ten"), name=name, created_at=now, updated_at=now)
+        try:
+            async with self.write() as conn:
+                await conn.execute(
+                    t.tenants.insert().values(
+                        id=tenant.id, name=name, created_at=now, updated_at=now
+                    )
+                )
+        except IntegrityError:
+            raise Conflict(f"a tenant with id {tenant.id!r} already exists") from None
+        return tenant
+
+    async def get_tenant(self, tenant_id: str) -> Tenant:
+        async with self.read() as conn:
+            row = (
+                await conn.execute(t.tenants.select().where(t.tenants.c.id == tenant_id))
+            ).first()
+        if row is None:
+            raise NotFound(f"tenant {tenant_id!r} not found")
+        return _tenant(row)
+
+    async def list_tenants(self, limit: int | None, cursor: str | None) -> Page[Tenant]:
+        limit = clamp_limit(limit)
+        order = (t.tenants.c.created_at, t.tenants.c.id)
+        query = t.tenants.select().order_by(*order).limit(limit + 1)
+        after = page_after(order, cursor, descending=False)
+        if after is not None:
+            query = query.where(after)
+        async with self.read() as conn:
+            rows = (await conn.execute(query)).all()
+        items = [_tenant(r) for r in rows[:limit]]
+        more = len(rows) > limit
+        return Page(items, encode_cursor(items[-1].created_at, items[-1].id) if more else None)
+
+    async def update_tenant(self, tenant_id: str, name: str) -> Tenant:
+        async with self.write() as conn:
+            result = await conn.execute(
+                t.tenants.update()
+                .where(t.tenants.c.id == tenant_id)
+                .values(name=name, updated_at=utcnow())
+            )
+            if result.rowcount == 0:
+                raise NotFound(f"tenant {tenant_id!r} not found")
+        return await self.get_tenant(tenant_id)
+
+    async def delete_tenant(self, tenant_id: str) -> None:
+        """Delete a tenant and, by cascade, its keys, webhooks, events and logs."""
+        async with self.write() as conn:
+            # Children first: SQLite and PostgreSQL both cascade, but doing it
+            # explicitly keeps the cost visible and the order deterministic.
+            for table in (t.log_entries, t.deliveries, t.events, t.webhooks, t.api_keys):
+                await conn.execute(table.delete().where(table.c.tenant_id == tenant_id))
+            result = await conn.execute(t.tenants.delete().where(t.tenants.c.id == tenant_id))
+            if result.rowcount == 0:
+                raise NotFound(f"tenant {tenant_id!r} not found")
+
+    # --- API keys ----------------------------------------------------------
+
+    async def create_api_key(self, key: str, tenant_id: str | None, name: str) -> ApiKey:
+        """Store the hash of ``key`` for a tenant (or an admin key when ``tenant_id`` is None)."""
+        record = ApiKey(
+            id=new_id("key"),
+            tenant_id=tenant_id,
+            name=name,
+            prefix=key[:API_KEY_PREFIX_CHARS],
+            created_at=utcnow(),
+        )
+        try:
+            async with self.write() as conn:
+                await conn.execute(
+                    t.api_keys.insert().values(
+                        id=record.id,
+                        tenant_id=tenant_id,
+                        name=name,
+                        key_hash=hash_api_key(key),
+                        prefix=record.prefix,
+                        created_at=record.created_at,
+                    )
+                )
+        except IntegrityError:
+            if tenant_id is not None:
+                await self.get_tenant(tenant_id)
+            raise Conflict("this API key is already registered") from None
+        return record
+
+    async def find_api_key(self, key: str) -> ApiKey | None:
+        async with self.read() as conn:
+            row = (
+                await conn.execute(
+                    t.api_keys.select().where(t.api_keys.c.key_hash == hash_api_key(key))
+                )
+            ).first()
+        if row is None:
+            return None
+        return ApiKey(
+            id=row.id,
+            tenant_id=row.tenant_id,
+            name=row.name,
+            prefix=row.prefix,
+            created_at=row.created_at,
+        )
+
+    async def has_admin_key(self) -> bool:
+        async with self.read() as conn:
+            count = await conn.scalar(
+                sa.select(sa.func.count())
+                .select_from(t.api_keys)
+                .where(t.api_keys.c.tenant_id.is_(None))
+            )
+        return bool(count)
+
+    # --- event types -------------------------------------------------------
+
+    async def create_event_type(
+        self, name: str, description: str, schema: dict[str, Any] | None
+    ) -> EventType:
+        now = utcnow()
+        try:
+            async with self.write() as conn:
+                await conn.execute(
+                    t.event_types.insert().values(
+                        name=name,
+                        description=description,
+                        schema=schema,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+        except IntegrityError:
+            raise Conflict(f"event type {name!r} already exists") from None
+        return EventType(name, description, schema, now, now)
+
+    async def get_event_type(self, name: str) -> EventType:
+        async with self.read() as conn:
+            row = (
+                await conn.execute(t.event_types.select().where(t.event_types.c.name == name))
+            ).first()
+        if row is None:
+            raise NotFound(f"event type {name!r} not found")
+        return _event_type(row)
+
+    async def list_event_types(self, limit: int | None, cursor: str | None) -> Page[EventType]:
+        limit = clamp_limit(limit)
+        query = t.event_types.select().order_by(t.event_types.c.name).limit(limit + 1)
+        after = page_after((t.event_types.c.name,), cursor, descending=False)
+        if after is not None:
+            query = query.where(after)
+        async with self.read() as conn:
+            rows = (await conn.execute(query)).all()
+        items = [_event_type(r) for r in rows[:limit]]
+        return Page(items, encode_cursor(items[-1].name) if len(rows) > limit else None)
+
+    async def existing_event_types(self, names: list[str]) -> set[str]:
+        """Which of ``names`` are in the catalogue."""
+        if not names:
+            return set()
+        async with self.read() as conn:
+            rows = await conn.execute(
+                sa.select(t.event_types.c.name).where(t.event_types.c.name.in_(names))
+            )
+            return {r.name for r in rows}
+
+    async def update_event_type(self, name: str, changes: dict[str, Any]) -> EventType:
+        """Apply ``changes`` (``description``, ``schema``) to an event type."""
+        async with self.write() as conn:
+            result = await conn.execute(
+                t.event_types.update()
+                .where(t.event_types.c.name == name)
+                .values(**changes, updated_at=utcnow())
+            )
+            if result.rowcount == 0:
+                raise NotFound(f"event type {name!r} not found")
+        return await self.get_event_type(name)
+
+    async def delete_event_type(self, name: str) -> None:
+        """Remove a type from the catalogue. Past events keep their type name."""
+        async with self.write() as conn:
+            result = await conn.execute(t.event_types.delete().where(t.event_types.c.name == name))
+            if result.rowcount == 0:
+                raise NotFound(f"event type {name!r} not found")

@@ -1,0 +1,121 @@
+"""What the storage layer hands out: plain frozen records, no database handles."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    items: list[T]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Tenant:
+    id: str
+    name: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    id: str
+    tenant_id: str | None
+    name: str
+    prefix: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class EventType:
+    name: str
+    description: str
+    schema: dict[str, Any] | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Webhook:
+    id: str
+    tenant_id: str
+    name: str
+    description: str
+    url: str
+    token: str
+    previous_token: str | None
+    previous_token_expires_at: datetime | None
+    events: list[str]
+    active: bool
+    headers: dict[str, str]
+    signature_scheme: str
+    max_concurrency: int
+    rate_limit: int | None
+    ordering: str
+    status: str
+    failing_since: datetime | None
+    last_delivery_at: datetime | None
+    last_status_code: int | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+    def receives(self, event_type: str) -> bool:
+        return "*" in self.events or event_type in self.events
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    id: str
+    tenant_id: str
+    event_id: str
+    webhook_id: str
+    event_type: str
+    state: str
+    attempts: int
+    next_attempt_at: datetime | None
+    next_trigger: str
+    retry_reason: str | None
+    last_status_code: int | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    tenant_id: str
+    id: str
+    event_type: str
+    payload: bytes
+    idempotency_key: str | None
+    triggered_at: datetime
+    deliveries: list[Delivery] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    id: str
+    tenant_id: str
+    delivery_id: str
+    webhook_id: str
+    event_id: str
+    event_type: str
+    attempt: int
+    trigger: str
+    sent_at: datetime | None
+    received_at: datetime | None
+    duration_ms: int | None
+    status_code: int | None
+    success: bool
+    retry_reason: str | None
+    error: str | None
+    request_headers: dict[str, str]
+    response_headers: dict[str, str] | None
+    response_body: str | None
+    created_at: datetime

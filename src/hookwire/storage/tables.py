@@ -1,0 +1,226 @@
+"""Table definitions: the one description of the schema, which Alembic migrations follow.
+
+Why each index exists is written beside it; the delivery queue is the table
+that matters for speed, so its shape is explained in full there.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on both databases.
+
+    PostgreSQL keeps ``timestamptz``; SQLite stores naive UTC text, which sorts
+    correctly, and values come back with ``tzinfo=UTC`` attached.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use UTC-aware values")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+tenants = sa.Table(
+    "tenants",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    # Listing pages through tenants in creation order (keyset on created_at, id).
+    sa.Index(None, "created_at", "id"),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    # NULL tenant_id is an admin key.
+    sa.Column(
+        "tenant_id", sa.String(64), sa.ForeignKey("tenants.id", ondelete="CASCADE"), nullable=True
+    ),
+    sa.Column("name", sa.String(200), nullable=False),
+    # SHA-256 of the key: keys are 256-bit random, so a fast hash is enough and
+    # every request's lookup stays one indexed equality.
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("prefix", sa.String(16), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    # Deleting a tenant cascades to its keys through this index.
+    sa.Index(None, "tenant_id"),
+)
+
+event_types = sa.Table(
+    "event_types",
+    metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("description", sa.Text(), nullable=False, server_default=""),
+    sa.Column("schema", JSONType, nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+webhooks = sa.Table(
+    "webhooks",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column(
+        "tenant_id", sa.String(64), sa.ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("description", sa.Text(), nullable=False, server_default=""),
+    sa.Column("url", sa.Text(), nullable=False),
+    # Tokens are Fernet-encrypted with the operator's secret key.
+    sa.Column("token_encrypted", sa.Text(), nullable=False),
+    sa.Column("previous_token_encrypted", sa.Text(), nullable=True),
+    sa.Column("previous_token_expires_at", UTCDateTime(), nullable=True),
+    sa.Column("events", JSONType, nullable=False),
+    sa.Column("active", sa.Boolean(), nullable=False),
+    sa.Column("headers", JSONType, nullable=False),
+    sa.Column("signature_scheme", sa.String(16), nullable=False),
+    sa.Column("max_concurrency", sa.Integer(), nullable=False),
+    sa.Column("rate_limit", sa.Integer(), nullable=True),
+    sa.Column("ordering", sa.String(16), nullable=False, server_default="none"),
+    sa.Column("status", sa.String(16), nullable=False, server_default="healthy"),
+    # When the current run of failures started; a success clears it. Suspension
+    # is decided from it, so no history has to be scanned.
+    sa.Column("failing_since", UTCDateTime(), nullable=True),
+    sa.Column("last_delivery_at", UTCDateTime(), nullable=True),
+    sa.Column("last_status_code", sa.Integer(), nullable=True),
+    # Bumped on every change so a worker's cache of webhook settings knows it is stale.
+    sa.Column("version", sa.Integer(), nullable=False, server_default="1"),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    # Per-tenant listing in creation order, and the fan-out lookup of a tenant's
+    # webhooks when an event is accepted.
+    sa.Index(None, "tenant_id", "created_at", "id"),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    # The id is unique per tenant: a client may choose it ("id" in the request),
+    # and two tenants choosing the same id must not collide.
+    sa.Column(
+        "tenant_id", sa.String(64), sa.ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("id", sa.String(255), nullable=False),
+    sa.Column("event_type", sa.String(200), nullable=False),
+    # The exact body bytes sent on every attempt; the signature is over these.
+    sa.Column("payload", sa.LargeBinary(), nullable=False),
+    sa.Column("idempotency_key", sa.String(255), nullable=True),
+    sa.Column("triggered_at", UTCDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint("tenant_id", "id"),
+    # Idempotency-Key look-up and its uniqueness (NULLs are distinct on both databases).
+    sa.Index(None, "tenant_id", "idempotency_key", unique=True),
+    # Listing a tenant's events newest first.
+    sa.Index(None, "tenant_id", "triggered_at", "id"),
+)
+
+deliveries = sa.Table(
+    "deliveries",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("tenant_id", sa.String(64), nullable=False),
+    sa.Column("event_id", sa.String(255), nullable=False),
+    sa.Column(
+        "webhook_id",
+        sa.String(40),
+        sa.ForeignKey("webhooks.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("event_type", sa.String(200), nullable=False),
+    # pending, succeeded, failed, cancelled, skipped (webhook suspended when it arrived).
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
+    # For a pending delivery this is both the due time and the lease: a claim
+    # moves it to now + lease, so a worker that dies simply lets it come due
+    # again. One partial index then serves the whole queue.
+    sa.Column("next_attempt_at", UTCDateTime(), nullable=True),
+    sa.Column("lease_owner", sa.String(64), nullable=True),
+    # What the next request will be logged as: its trigger, and why it is a retry.
+    sa.Column("next_trigger", sa.String(16), nullable=False, server_default="scheduled"),
+    sa.Column("retry_reason", sa.Text(), nullable=True),
+    sa.Column("last_status_code", sa.Integer(), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(
+        ["tenant_id", "event_id"], ["events.tenant_id", "events.id"], ondelete="CASCADE"
+    ),
+    # The queue: due pending deliveries in due order. Partial, so finished
+    # deliveries (nearly all rows) never enter it.
+    sa.Index(
+        "ix_deliveries_due",
+        "next_attempt_at",
+        postgresql_where=sa.text("state = 'pending'"),
+        sqlite_where=sa.text("state = 'pending'"),
+    ),
+    # An event's deliveries (event detail) and the cascade from events.
+    sa.Index(None, "tenant_id", "event_id"),
+    # Per-webhook look-ups: recover failed/skipped since T, FIFO ordering later,
+    # and the cascade when a webhook is deleted.
+    sa.Index(None, "webhook_id", "state", "created_at"),
+)
+
+log_entries = sa.Table(
+    "log_entries",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("tenant_id", sa.String(64), nullable=False),
+    sa.Column(
+        "delivery_id",
+        sa.String(40),
+        sa.ForeignKey("deliveries.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    # Denormalised from the delivery so the webhook's log is one index range scan.
+    sa.Column("webhook_id", sa.String(40), nullable=False),
+    sa.Column("event_id", sa.String(255), nullable=False),
+    sa.Column("event_type", sa.String(200), nullable=False),
+    sa.Column("attempt", sa.Integer(), nullable=False),
+    sa.Column("trigger", sa.String(16), nullable=False),
+    sa.Column("sent_at", UTCDateTime(), nullable=True),
+    sa.Column("received_at", UTCDateTime(), nullable=True),
+    sa.Column("duration_ms", sa.Integer(), nullable=True),
+    sa.Column("status_code", sa.Integer(), nullable=True),
+    sa.Column("success", sa.Boolean(), nullable=False),
+    sa.Column("retry_reason", sa.Text(), nullable=True),
+    sa.Column("error", sa.Text(), nullable=True),
+    sa.Column("request_headers", JSONType, nullable=False),
+    sa.Column("response_headers", JSONType, nullable=True),
+    sa.Column("response_body", sa.Text(), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    # The webhook's event log, newest first, with time-range filters.
+    sa.Index(None, "webhook_id", "created_at", "id"),
+    # A delivery's attempts (delivery detail) and the cascade from deliveries.
+    sa.Index(None, "delivery_id"),
+)

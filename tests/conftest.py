@@ -1,0 +1,142 @@
+"""Shared fixtures: one storage per test on SQLite and on the real PostgreSQL.
+
+PostgreSQL tests use ``HOOKWIRE_TEST_POSTGRES_URL`` (default: the local
+server's ``test`` database). Each pytest process gets its own freshly created
+and migrated database; each test starts from empty tables. When the server
+cannot be reached the tests are skipped, unless
+``HOOKWIRE_TEST_REQUIRE_POSTGRES=1`` (set by ``.ci/run``), which makes them fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from cryptography.fernet import Fernet
+
+from hookwire.app import create_app
+from hookwire.config import Settings
+from hookwire.crypto import TokenCipher
+from hookwire.migrate import migrate
+from hookwire.storage import Storage, create_engine
+from hookwire.storage.tables import metadata
+
+ADMIN_KEY = "hw_admin_test-key-for-the-suite-0123456789"
+SECRET_KEY = Fernet.generate_key().decode()
+PG_ADMIN_URL = os.environ.get(
+    "HOOKWIRE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+REQUIRE_PG = os.environ.get("HOOKWIRE_TEST_REQUIRE_POSTGRES", "") not in ("", "0")
+
+
+async def _pg_admin(statement: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(PG_ADMIN_URL, timeout=5)
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+def _pg_url_for(database: str) -> str:
+    base, _, _ = PG_ADMIN_URL.rpartition("/")
+    return f"{base}/{database}"
+
+
+async def _migrate_url(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        await migrate(engine)
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A migrated PostgreSQL database for this pytest process (async URL)."""
+    name = f"hookwire_test_{uuid.uuid4().hex[:12]}"
+    try:
+        asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:
+        message = f"PostgreSQL at {PG_ADMIN_URL} cannot be reached: {exc!r}"
+        if REQUIRE_PG:
+            pytest.fail(message)
+        pytest.skip(message + " (set HOOKWIRE_TEST_REQUIRE_POSTGRES=1 to fail instead)")
+    url = "postgresql+asyncpg://" + _pg_url_for(name).split("://", 1)[1]
+    asyncio.run(_migrate_url(url))
+    yield url
+    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for each test (migrating once is faster)."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
+    asyncio.run(_migrate_url(f"sqlite+aiosqlite:///{path}"))
+    return path
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty, migrated database on each backend."""
+    if request.param == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "hookwire.db"
+        shutil.copy(template, path)
+        return f"sqlite+aiosqlite:///{path}"
+    url: str = request.getfixturevalue("pg_database")
+    asyncio.run(_truncate(url))
+    return url
+
+
+async def _truncate(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as conn:
+            names = ", ".join(t.name for t in metadata.sorted_tables)
+            await conn.execute(sa.text(f"TRUNCATE {names} CASCADE"))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        database_url=database_url,
+        data_dir=tmp_path,
+        admin_key=ADMIN_KEY,
+        secret_key=SECRET_KEY,
+        allow_private_networks=True,
+        retry_schedule=(1, 1, 1),
+        retry_jitter=0,
+    )
+
+
+@pytest.fixture
+async def storage(settings: Settings) -> AsyncIterator[Storage]:
+    store = Storage(create_engine(settings.resolved_database_url), TokenCipher(SECRET_KEY))
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+@pytest.fixture
+async def api(settings: Settings, storage: Storage) -> AsyncIterator[httpx.AsyncClient]:
+    """An admin client talking to the real ASGI app in-process."""
+    app = create_app(settings, storage)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(
+        transport=transport,
+        base_url="http://hookwire.test",
+        headers={"Authorization": f"Bearer {ADMIN_KEY}"},
+    ) as client:
+        yield client
