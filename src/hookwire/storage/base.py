@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -76,6 +76,20 @@ class StorageBase:
         # One writer at a time inside this process on SQLite: its lock is
         # per-database anyway, and queueing here is cheaper than busy-waiting.
         self._sqlite_write_lock = asyncio.Lock()
+        # Called after new deliveries are committed, so an in-process worker
+        # wakes at once (PostgreSQL workers also get a NOTIFY).
+        self._wakeup_listeners: list[Callable[[], None]] = []
+
+    def add_wakeup_listener(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` whenever this process commits new due deliveries."""
+        self._wakeup_listeners.append(callback)
+
+    def remove_wakeup_listener(self, callback: Callable[[], None]) -> None:
+        self._wakeup_listeners.remove(callback)
+
+    def notify_wakeup(self) -> None:
+        for callback in list(self._wakeup_listeners):
+            callback()
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:

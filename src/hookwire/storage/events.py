@@ -110,11 +110,8 @@ class EventStore(StorageBase):
             if existing is None:
                 raise
             return existing, False
-        self.deliveries_added()
+        self.notify_wakeup()
         return await self.get_event(tenant_id, event_id), True
-
-    def deliveries_added(self) -> None:
-        """Hook for in-process wake-ups; the worker replaces it (see delivery.worker)."""
 
     async def _fan_out(
         self,
