@@ -140,3 +140,38 @@ async def api(settings: Settings, storage: Storage) -> AsyncIterator[httpx.Async
         headers={"Authorization": f"Bearer {ADMIN_KEY}"},
     ) as client:
         yield client
+
+
+class TenantClients:
+    """Creates tenants with their own API keys, each with a client that uses that key."""
+
+    def __init__(self, api: httpx.AsyncClient) -> None:
+        self.api = api
+        self._clients: list[httpx.AsyncClient] = []
+
+    async def create(self, name: str = "Acme") -> tuple[str, httpx.AsyncClient]:
+        response = await self.api.post("/v1/tenants", json={"name": name})
+        assert response.status_code == 201, response.text
+        tenant_id = response.json()["id"]
+        response = await self.api.post(f"/v1/tenants/{tenant_id}/api-keys", json={"name": "t"})
+        assert response.status_code == 201, response.text
+        client = httpx.AsyncClient(
+            transport=self.api._transport,
+            base_url=self.api.base_url,
+            headers={"Authorization": f"Bearer {response.json()['key']}"},
+        )
+        self._clients.append(client)
+        return tenant_id, client
+
+    async def close(self) -> None:
+        for client in self._clients:
+            await client.aclose()
+
+
+@pytest.fixture
+async def tenants(api: httpx.AsyncClient) -> AsyncIterator[TenantClients]:
+    factory = TenantClients(api)
+    try:
+        yield factory
+    finally:
+        await factory.close()

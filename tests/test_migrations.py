@@ -1,0 +1,44 @@
+"""The Alembic migrations and the table definitions describe the same schema."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from hookwire.migrate import migrate
+from hookwire.storage import Storage, create_engine
+from hookwire.storage.tables import metadata
+
+
+def _diff(connection: sa.Connection) -> list[Any]:
+    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    return list(compare_metadata(context, metadata))
+
+
+async def test_migrated_schema_matches_table_definitions(storage: Storage) -> None:
+    # The fixture's database was built by running every migration from empty.
+    async with storage.engine.connect() as conn:
+        diff = await conn.run_sync(_diff)
+    assert diff == []
+
+
+async def test_migrating_twice_changes_nothing(storage: Storage) -> None:
+    await migrate(storage.engine)
+    async with storage.engine.connect() as conn:
+        version = await conn.scalar(sa.text("SELECT version_num FROM alembic_version"))
+        diff = await conn.run_sync(_diff)
+    assert version is not None
+    assert diff == []
+
+
+async def test_sqlite_runs_in_wal_mode_with_busy_timeout(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+    async with engine.connect() as conn:
+        assert (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar() == "wal"
+        assert (await conn.exec_driver_sql("PRAGMA busy_timeout")).scalar() == 10_000
+        assert (await conn.exec_driver_sql("PRAGMA foreign_keys")).scalar() == 1
+    await engine.dispose()
