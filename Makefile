@@ -18,8 +18,11 @@ $(STAMP):
 
 install: $(STAMP)
 
+# `make run` is the local try-out: it allows delivery to 127.0.0.1 so that
+# `hookwire listen` and `hookwire demo` work. `hookwire serve` itself refuses
+# private addresses unless the operator allows them (PRODUCT.md, guarantees).
 run: install
-	$(BIN)/hookwire serve
+	HOOKWIRE_ALLOW_PRIVATE_NETWORKS=$${HOOKWIRE_ALLOW_PRIVATE_NETWORKS:-true} $(BIN)/hookwire serve
 
 test: install
 	$(BIN)/pytest
