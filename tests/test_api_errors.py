@@ -32,6 +32,7 @@ async def test_requests_without_a_valid_key_are_401(
     r = await api.get("/v1/tenants", headers={"Authorization": "", **headers})
     body = _assert_problem(r, 401)
     assert "API key" in str(body["detail"])
+    assert r.headers["www-authenticate"] == "Bearer"
 
 
 async def test_unauthenticated_writes_change_nothing(api: httpx.AsyncClient) -> None:

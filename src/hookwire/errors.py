@@ -23,12 +23,18 @@ class Problem(Exception):
     """An error to answer as problem+json."""
 
     def __init__(
-        self, status: int, detail: str, *, errors: list[dict[str, Any]] | None = None
+        self,
+        status: int,
+        detail: str,
+        *,
+        errors: list[dict[str, Any]] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
         self.errors = errors
+        self.headers = headers
 
 
 def invalid(field: str, message: str) -> Problem:
@@ -82,7 +88,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def on_problem(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, Problem)
-        return problem_response(exc.status, exc.detail, exc.errors)
+        return problem_response(exc.status, exc.detail, exc.errors, exc.headers)
 
     async def on_not_found(_: Request, exc: Exception) -> JSONResponse:
         return problem_response(404, str(exc))

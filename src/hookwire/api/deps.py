@@ -12,6 +12,7 @@ from hookwire.config import Settings
 from hookwire.errors import Problem
 from hookwire.storage import Storage
 
+_CHALLENGE = {"WWW-Authenticate": "Bearer"}
 _bearer = HTTPBearer(auto_error=False, description="An admin or tenant API key.")
 
 
@@ -35,10 +36,14 @@ async def get_principal(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Problem(401, "send an API key as `Authorization: Bearer <key>`")
+        raise Problem(401, "send an API key as `Authorization: Bearer <key>`", headers=_CHALLENGE)
     principal = await authenticate(storage, settings.admin_key, credentials.credentials)
     if principal is None:
-        raise Problem(401, "the API key is not valid (revoked, mistyped, or for another server)")
+        raise Problem(
+            401,
+            "the API key is not valid (revoked, mistyped, or for another server)",
+            headers=_CHALLENGE,
+        )
     return principal
 
 
