@@ -112,6 +112,47 @@ def migrate(settings: Settings) -> None:
     click.echo(f"database is up to date ({_describe_db(settings)})")
 
 
+@main.command()
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    envvar="HOOKWIRE_LISTEN_HOST",
+    show_envvar=True,
+    help="Address to listen on.",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=9000,
+    show_default=True,
+    envvar="HOOKWIRE_LISTEN_PORT",
+    show_envvar=True,
+    help="Port to listen on (0: any free port, printed at start).",
+)
+@click.option(
+    "--token",
+    default=None,
+    envvar="HOOKWIRE_LISTEN_TOKEN",
+    show_envvar=True,
+    help="The webhook's token; each delivery's signature is checked against it.",
+)
+@click.option(
+    "--status",
+    type=click.IntRange(100, 599),
+    default=200,
+    show_default=True,
+    envvar="HOOKWIRE_LISTEN_STATUS",
+    show_envvar=True,
+    help="HTTP status to answer every delivery with.",
+)
+def listen(host: str, port: int, token: str | None, status: int) -> None:
+    """Receive deliveries locally: print each one and check its signature."""
+    from hookwire.listen import run_listen
+
+    run_listen(host, port, token, status)
+
+
 def _describe_db(settings: Settings) -> str:
     url = settings.resolved_database_url
     if "@" in url:  # hide credentials

@@ -1,4 +1,4 @@
-"""Identifiers and secrets: sortable prefixed ids, random tokens."""
+"""Identifiers and secrets: sortable prefixed ids, API keys (webhook tokens: signing.py)."""
 
 from __future__ import annotations
 
@@ -21,15 +21,6 @@ def new_id(prefix: str) -> str:
         chars.append(_CROCKFORD[value & 31])
         value >>= 5
     return f"{prefix}_{''.join(reversed(chars))}"
-
-
-def new_token() -> str:
-    """A webhook signing secret: 32 random bytes, URL-safe base64 (43 characters).
-
-    The HMAC key is always the token's UTF-8 bytes; the Standard Webhooks
-    ``whsec_`` form is derived from it (see :mod:`hookwire.signing`).
-    """
-    return secrets.token_urlsafe(32)
 
 
 def new_api_key(kind: str) -> str:

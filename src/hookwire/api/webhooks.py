@@ -17,7 +17,7 @@ from hookwire.api.models import (
     mask_token,
 )
 from hookwire.errors import Problem
-from hookwire.ids import new_token
+from hookwire.signing import generate_token
 from hookwire.storage import Storage
 from hookwire.storage.base import utcnow
 from hookwire.storage.records import Webhook
@@ -70,7 +70,7 @@ async def create_webhook(
     """Register a webhook. The token is generated when omitted and shown in full here."""
     await check_event_names(storage, body.events)
     fields: dict[str, Any] = body.model_dump()
-    fields["token"] = body.token or new_token()
+    fields["token"] = body.token or generate_token(body.signature_scheme)
     record = await storage.create_webhook(tenant_id, fields)
     return webhook_public(record, full_token=True)
 
@@ -126,6 +126,8 @@ async def rotate_token(
     tenant_id: TenantDep, webhook_id: str, storage: StorageDep, settings: SettingsDep
 ) -> WebhookPublic:
     """A new token; the old one keeps signing (beside the new) for the grace period."""
+    current = await storage.get_webhook(tenant_id, webhook_id)
     grace_until = utcnow() + timedelta(seconds=settings.token_grace_seconds)
-    record = await storage.rotate_webhook_token(tenant_id, webhook_id, new_token(), grace_until)
+    token = generate_token(current.signature_scheme)
+    record = await storage.rotate_webhook_token(tenant_id, webhook_id, token, grace_until)
     return webhook_public(record, full_token=True)
