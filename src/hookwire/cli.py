@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import signal
 from collections.abc import Callable
 from typing import Any
 
@@ -80,6 +81,7 @@ def serve(settings: Settings) -> None:
     from hookwire.app import create_app
 
     app = create_app(settings)
+    _exit_cleanly_on_stop_signals()
     print(
         f"hookwire {__version__} on http://{settings.host}:{settings.port}/ "
         f"(database: {_describe_db(settings)})",
@@ -151,6 +153,21 @@ def listen(host: str, port: int, token: str | None, status: int) -> None:
     from hookwire.listen import run_listen
 
     run_listen(host, port, token, status)
+
+
+def _exit_cleanly_on_stop_signals() -> None:
+    """Make SIGTERM/SIGINT end the process with status 0 after a graceful shutdown.
+
+    uvicorn handles the signal (finishing requests, running the lifespan's
+    shutdown) and then re-raises it to the handler that was installed before
+    it started; without this, a clean stop would look like a crash (-15).
+    """
+
+    def stop(_signum: int, _frame: object) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
 
 
 def _describe_db(settings: Settings) -> str:
