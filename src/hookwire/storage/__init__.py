@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from hookwire.storage.base import Conflict, InvalidCursor, NotFound, create_engine
 from hookwire.storage.catalog import CatalogStore
+from hookwire.storage.deliveries import DeliveryStore
 from hookwire.storage.events import EventStore
+from hookwire.storage.logs import LogStore
 from hookwire.storage.webhooks import WebhookStore
 
 __all__ = ["Conflict", "InvalidCursor", "NotFound", "Storage", "create_engine"]
 
 
-class Storage(CatalogStore, WebhookStore, EventStore):
+# DeliveryStore extends WebhookStore (it builds Webhook records), so it comes first.
+class Storage(CatalogStore, DeliveryStore, WebhookStore, EventStore, LogStore):
     """Every database operation hookwire performs, on SQLite or PostgreSQL."""

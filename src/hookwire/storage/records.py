@@ -119,3 +119,52 @@ class LogEntry:
     response_headers: dict[str, str] | None
     response_body: str | None
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedDelivery:
+    """A delivery a worker holds under lease, with everything needed to send it."""
+
+    id: str
+    tenant_id: str
+    event_id: str
+    webhook_id: str
+    event_type: str
+    attempts: int
+    trigger: str
+    retry_reason: str | None
+    payload: bytes
+    webhook_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptResult:
+    """One finished attempt (or skip) of a claimed delivery and what follows from it.
+
+    ``state`` is the delivery's new state: ``succeeded``, ``pending`` (a retry
+    at ``next_attempt_at``, logged with ``next_retry_reason``), ``failed`` or
+    ``skipped`` (not sent: the webhook is disabled or suspended).
+    """
+
+    delivery_id: str
+    tenant_id: str
+    webhook_id: str
+    event_id: str
+    event_type: str
+    attempt: int
+    trigger: str
+    retry_reason: str | None
+    sent_at: datetime | None
+    received_at: datetime | None
+    finished_at: datetime
+    duration_ms: int | None
+    status_code: int | None
+    success: bool
+    error: str | None
+    request_headers: dict[str, str]
+    response_headers: dict[str, str] | None
+    response_body: str | None
+    state: str
+    next_attempt_at: datetime | None = None
+    next_retry_reason: str | None = None
+    webhook_gone: bool = False

@@ -1,0 +1,146 @@
+"""The event log: one entry per HTTP request of a delivery (and per skip)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from hookwire.ids import new_id
+from hookwire.storage import tables as t
+from hookwire.storage.base import (
+    NotFound,
+    StorageBase,
+    clamp_limit,
+    encode_cursor,
+    page_after,
+)
+from hookwire.storage.records import AttemptResult, LogEntry, Page
+
+
+def log_entry_record(row: sa.Row[Any]) -> LogEntry:
+    return LogEntry(
+        id=row.id,
+        tenant_id=row.tenant_id,
+        delivery_id=row.delivery_id,
+        webhook_id=row.webhook_id,
+        event_id=row.event_id,
+        event_type=row.event_type,
+        attempt=row.attempt,
+        trigger=row.trigger,
+        sent_at=row.sent_at,
+        received_at=row.received_at,
+        duration_ms=row.duration_ms,
+        status_code=row.status_code,
+        success=row.success,
+        retry_reason=row.retry_reason,
+        error=row.error,
+        request_headers=dict(row.request_headers),
+        response_headers=None if row.response_headers is None else dict(row.response_headers),
+        response_body=row.response_body,
+        created_at=row.created_at,
+    )
+
+
+def log_entry_rows(results: Sequence[AttemptResult]) -> list[dict[str, Any]]:
+    """The log_entries rows of finished attempts, ready for one executemany insert."""
+    return [
+        {
+            "id": new_id("log"),
+            "tenant_id": r.tenant_id,
+            "delivery_id": r.delivery_id,
+            "webhook_id": r.webhook_id,
+            "event_id": r.event_id,
+            "event_type": r.event_type,
+            "attempt": r.attempt,
+            "trigger": r.trigger,
+            "sent_at": r.sent_at,
+            "received_at": r.received_at,
+            "duration_ms": r.duration_ms,
+            "status_code": r.status_code,
+            "success": r.success,
+            "retry_reason": r.retry_reason,
+            "error": r.error,
+            "request_headers": r.request_headers,
+            "response_headers": r.response_headers,
+            "response_body": r.response_body,
+            "created_at": r.finished_at,
+        }
+        for r in results
+    ]
+
+
+class LogStore(StorageBase):
+    """Reading the event log."""
+
+    async def list_delivery_logs(self, tenant_id: str, delivery_id: str) -> list[LogEntry]:
+        """A delivery's log entries, oldest first; NotFound for another tenant's delivery."""
+        logs = t.log_entries
+        async with self.read() as conn:
+            owned = await conn.scalar(
+                sa.select(t.deliveries.c.id).where(
+                    t.deliveries.c.id == delivery_id, t.deliveries.c.tenant_id == tenant_id
+                )
+            )
+            if owned is None:
+                raise NotFound(f"delivery {delivery_id!r} not found")
+            rows = (
+                await conn.execute(
+                    logs.select()
+                    .where(logs.c.delivery_id == delivery_id)
+                    .order_by(logs.c.created_at, logs.c.id)
+                )
+            ).all()
+        return [log_entry_record(r) for r in rows]
+
+    async def list_webhook_logs(
+        self,
+        tenant_id: str,
+        webhook_id: str,
+        *,
+        limit: int | None,
+        cursor: str | None,
+        event_type: str | None = None,
+        status_code: int | None = None,
+        success: bool | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> Page[LogEntry]:
+        """A webhook's event log, newest first, optionally filtered.
+
+        ``since`` is inclusive and ``until`` exclusive, both on the time the
+        attempt finished. NotFound for another tenant's webhook.
+        """
+        logs = t.log_entries
+        limit = clamp_limit(limit)
+        order = (logs.c.created_at, logs.c.id)
+        query = (
+            logs.select()
+            .where(logs.c.webhook_id == webhook_id, logs.c.tenant_id == tenant_id)
+            .order_by(*(c.desc() for c in order))
+            .limit(limit + 1)
+        )
+        for condition in (
+            None if event_type is None else logs.c.event_type == event_type,
+            None if status_code is None else logs.c.status_code == status_code,
+            None if success is None else logs.c.success.is_(success),
+            None if since is None else logs.c.created_at >= since,
+            None if until is None else logs.c.created_at < until,
+            page_after(order, cursor, descending=True),
+        ):
+            if condition is not None:
+                query = query.where(condition)
+        async with self.read() as conn:
+            owned = await conn.scalar(
+                sa.select(t.webhooks.c.id).where(
+                    t.webhooks.c.id == webhook_id, t.webhooks.c.tenant_id == tenant_id
+                )
+            )
+            if owned is None:
+                raise NotFound(f"webhook {webhook_id!r} not found")
+            rows = (await conn.execute(query)).all()
+        items = [log_entry_record(r) for r in rows[:limit]]
+        more = len(rows) > limit
+        return Page(items, encode_cursor(items[-1].created_at, items[-1].id) if more else None)
