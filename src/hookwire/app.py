@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 from collections.abc import AsyncIterator
@@ -10,9 +11,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from hookwire import __version__
-from hookwire.api import admin, events, system, webhooks
+from hookwire.api import admin, deliveries, events, system, webhooks
 from hookwire.config import Settings
 from hookwire.crypto import TokenCipher, load_or_create_secret_key
+from hookwire.delivery import Worker
 from hookwire.errors import install_problem_handlers
 from hookwire.ids import new_api_key
 from hookwire.limits import BodySizeLimit
@@ -63,9 +65,16 @@ def create_app(settings: Settings, storage: Storage | None = None) -> FastAPI:
         key = await ensure_admin_key(app.state.storage, settings)
         if key is not None:
             announce_admin_key(key, settings)
+        worker = None
+        if settings.run_worker:
+            worker = Worker(app.state.storage, settings, metrics=app.state.metrics)
+            # Held on the app so the task is not garbage-collected while it runs.
+            app.state.worker_task = asyncio.create_task(worker.run())
         try:
             yield
         finally:
+            if worker is not None:
+                await worker.stop()  # finishes in-flight requests up to the shutdown grace
             if own:
                 await app.state.storage.close()
 
@@ -79,7 +88,7 @@ def create_app(settings: Settings, storage: Storage | None = None) -> FastAPI:
     app.state.storage = storage
     app.state.metrics = Metrics()
     install_problem_handlers(app)
-    for module in (system, admin, webhooks, events):
+    for module in (system, admin, webhooks, events, deliveries):
         app.include_router(module.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app

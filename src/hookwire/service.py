@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from hookwire.errors import Problem, invalid
 from hookwire.payload import build_payload
 from hookwire.storage import NotFound, Storage
 from hookwire.storage.base import utcnow
-from hookwire.storage.records import Event
+from hookwire.storage.records import Delivery, Event
 from hookwire.validation import check_against_schema
 
 TEST_EVENT_TYPE = "webhook.test"
@@ -59,3 +60,17 @@ async def send_test_event(storage: Storage, tenant_id: str, webhook_id: str) -> 
     if not event.deliveries:
         raise Problem(409, "the test event could not be queued for this webhook")
     return event
+
+
+async def resend_delivery(storage: Storage, tenant_id: str, delivery_id: str) -> Delivery:
+    """Queue one delivery again now, whatever its state; logged as a manual resend."""
+    return await storage.resend_delivery(tenant_id, delivery_id)
+
+
+async def recover_webhook(
+    storage: Storage, tenant_id: str, webhook_id: str, since: datetime
+) -> int:
+    """Queue again every failed or skipped delivery of a webhook since ``since``; how many."""
+    if since.tzinfo is None:
+        raise invalid("since", "give a time zone, e.g. 2024-05-01T00:00:00Z")
+    return await storage.recover_webhook(tenant_id, webhook_id, since)

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from hookwire.config import DEFAULT_MAX_CONCURRENCY
@@ -271,3 +271,43 @@ class EventPublic(Model):
     data: dict[str, Any]
     triggered_at: datetime
     deliveries: list[DeliveryPublic]
+
+
+# --- the event log ----------------------------------------------------------------
+
+
+Trigger = Literal["scheduled", "manual", "test"]
+
+
+class LogEntryPublic(Model):
+    """One HTTP request of a delivery, as the event log shows it."""
+
+    id: str
+    delivery_id: str
+    webhook_id: str
+    event_id: str
+    event: str
+    attempt: int
+    trigger: Trigger
+    sent_at: datetime | None
+    received_at: datetime | None
+    duration_ms: int | None
+    status_code: int | None = Field(description="Null when no answer came (timeout, refused…).")
+    success: bool
+    retry_reason: str | None = Field(description="Why this request is a retry.")
+    error: str | None
+    request_headers: dict[str, str]
+    response_headers: dict[str, str] | None
+    response_body: str | None = Field(description="The first 4 KiB of the answer.")
+
+
+class DeliveryDetail(DeliveryPublic):
+    logs: list[LogEntryPublic] = Field(description="Every request of this delivery, oldest first.")
+
+
+class RecoverRequest(Model):
+    since: AwareDatetime = Field(description="Resend failed and skipped deliveries since then.")
+
+
+class RecoverResult(Model):
+    deliveries: int = Field(description="How many deliveries were queued again.")
