@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import signal
 from collections.abc import Callable
 from typing import Any
@@ -153,6 +154,63 @@ def listen(host: str, port: int, token: str | None, status: int) -> None:
     from hookwire.listen import run_listen
 
     run_listen(host, port, token, status)
+
+
+@main.command()
+@_with_settings
+def worker(settings: Settings) -> None:
+    """Run delivery workers only (any number, on any hosts, against one PostgreSQL).
+
+    SIGTERM stops claiming, lets in-flight requests finish within the shutdown
+    grace, records their outcomes and gives back what was not sent.
+    """
+    from hookwire.delivery.process import run_worker_process
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
+    print(f"hookwire {__version__} worker (database: {_describe_db(settings)})", flush=True)
+    asyncio.run(run_worker_process(settings))
+
+
+@main.command()
+@click.option(
+    "--url",
+    default="http://127.0.0.1:8080",
+    show_default=True,
+    envvar="HOOKWIRE_URL",
+    show_envvar=True,
+    help="The running hookwire service.",
+)
+@click.option(
+    "--admin-key",
+    required=True,
+    envvar="HOOKWIRE_ADMIN_KEY",
+    show_envvar=True,
+    help="The admin API key (printed by `hookwire serve` on first start).",
+)
+@click.option(
+    "--receiver-url",
+    default="http://127.0.0.1:9000/webhook",
+    show_default=True,
+    envvar="HOOKWIRE_DEMO_RECEIVER_URL",
+    show_envvar=True,
+    help="Where the demo webhook delivers: a `hookwire listen` by default.",
+)
+@click.option(
+    "--token",
+    default=None,
+    envvar="HOOKWIRE_DEMO_TOKEN",
+    show_envvar=True,
+    help="The demo webhook's token (give `hookwire listen` the same); generated when omitted.",
+)
+def demo(url: str, admin_key: str, receiver_url: str, token: str | None) -> None:
+    """Create a tenant, a webhook to a local listener and a few licensing events."""
+    from hookwire.demo import DemoError, describe, run_demo
+
+    try:
+        result = asyncio.run(run_demo(url, admin_key, receiver_url, token))
+    except DemoError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(describe(result, url))
 
 
 def _exit_cleanly_on_stop_signals() -> None:
