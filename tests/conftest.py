@@ -28,6 +28,9 @@ from hookwire.migrate import migrate
 from hookwire.storage import Storage, create_engine
 from hookwire.storage.tables import metadata
 
+# The dashboard's browser fixtures (a real `hookwire serve`, headless Chromium).
+pytest_plugins = ["tests.browser"]
+
 ADMIN_KEY = "hw_admin_test-key-for-the-suite-0123456789"
 SECRET_KEY = Fernet.generate_key().decode()
 PG_ADMIN_URL = os.environ.get(

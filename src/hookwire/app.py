@@ -14,6 +14,7 @@ from hookwire import __version__
 from hookwire.api import admin, deliveries, events, system, webhooks
 from hookwire.config import Settings
 from hookwire.crypto import TokenCipher, load_or_create_secret_key
+from hookwire.dashboard import mount_dashboard
 from hookwire.delivery import Worker
 from hookwire.errors import install_problem_handlers
 from hookwire.ids import new_api_key
@@ -90,5 +91,6 @@ def create_app(settings: Settings, storage: Storage | None = None) -> FastAPI:
     install_problem_handlers(app)
     for module in (system, admin, webhooks, events, deliveries):
         app.include_router(module.router)
+    mount_dashboard(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app

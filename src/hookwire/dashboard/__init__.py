@@ -1,0 +1,25 @@
+"""The dashboard: server-rendered pages (Jinja2 + vendored htmx) served by the app at ``/``.
+
+Its pages call the same storage methods, models and checks as the API
+(``hookwire.api.models``, ``hookwire.service``); they never write SQL.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from starlette.staticfiles import StaticFiles
+
+from hookwire.dashboard import admin_pages, auth_pages, event_pages, log_pages, webhook_pages
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def mount_dashboard(app: FastAPI) -> None:
+    """Add the dashboard's pages and its static files (``/static``) to ``app``."""
+    # webhook_pages before log_pages: its /webhooks/new and /webhooks/token must
+    # match before the /webhooks/{webhook_id} page does.
+    for module in (auth_pages, admin_pages, webhook_pages, log_pages, event_pages):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

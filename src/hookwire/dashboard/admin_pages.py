@@ -1,0 +1,180 @@
+"""Admin pages: tenants (with the tenant picker's list) and the event-type catalogue."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import ValidationError
+from starlette.responses import Response
+
+from hookwire.api.models import EventTypeCreate, EventTypeUpdate, TenantCreate
+from hookwire.dashboard.forms import field_errors, json_object, problem_errors, text
+from hookwire.dashboard.render import DashboardRoute, redirect, render
+from hookwire.dashboard.session import AdminViewerDep, storage_of
+from hookwire.errors import Problem
+from hookwire.storage import Conflict
+from hookwire.storage.records import EventType
+from hookwire.validation import check_json_schema
+
+router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
+PAGE_SIZE = 50
+SCHEMA_RENAMES = {"schema": "schema", "schema_": "schema"}
+
+
+# --- tenants ------------------------------------------------------------------
+
+
+async def _tenants_page(
+    request: Request,
+    *,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    cursor = request.query_params.get("cursor") or None
+    page = await storage_of(request).list_tenants(PAGE_SIZE, cursor)
+    context = {
+        "section": "tenants",
+        "tenants": page.items,
+        "next_cursor": page.next_cursor,
+        "paged": cursor is not None,
+        "values": values or {"name": "", "id": ""},
+        "errors": errors or {},
+    }
+    return render(request, "tenants.html", context, status=status)
+
+
+@router.get("/tenants")
+async def tenants(request: Request, viewer: AdminViewerDep) -> Response:
+    """Every tenant, to pick one; and a form to add one."""
+    del viewer
+    return await _tenants_page(request)
+
+
+@router.post("/tenants")
+async def create_tenant(request: Request, viewer: AdminViewerDep) -> Response:
+    """Add a tenant, validated as ``POST /v1/tenants`` is."""
+    del viewer
+    form = await request.form()
+    values = {"name": text(form, "name").strip(), "id": text(form, "id").strip()}
+    try:
+        body = TenantCreate.model_validate({"name": values["name"], "id": values["id"] or None})
+        await storage_of(request).create_tenant(body.name, body.id)
+    except ValidationError as exc:
+        return await _tenants_page(request, values=values, errors=field_errors(exc), status=422)
+    except Conflict as exc:
+        return await _tenants_page(request, values=values, errors={"id": str(exc)}, status=422)
+    return redirect(request, "/tenants?notice=tenant-created")
+
+
+# --- event types -----------------------------------------------------------------
+
+
+def _schema_text(schema: dict[str, Any] | None) -> str:
+    return "" if schema is None else json.dumps(schema, indent=2)
+
+
+async def _event_types_page(
+    request: Request,
+    *,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    cursor = request.query_params.get("cursor") or None
+    page = await storage_of(request).list_event_types(PAGE_SIZE, cursor)
+    context = {
+        "section": "event-types",
+        "event_types": page.items,
+        "next_cursor": page.next_cursor,
+        "paged": cursor is not None,
+        "values": values or {"name": "", "description": "", "schema": ""},
+        "errors": errors or {},
+    }
+    return render(request, "event_types.html", context, status=status)
+
+
+@router.get("/event-types")
+async def event_types(request: Request, viewer: AdminViewerDep) -> Response:
+    """The catalogue of event types, and a form to add one."""
+    del viewer
+    return await _event_types_page(request)
+
+
+@router.post("/event-types")
+async def create_event_type(request: Request, viewer: AdminViewerDep) -> Response:
+    """Add an event type, validated as ``POST /v1/event-types`` is."""
+    del viewer
+    form = await request.form()
+    values = {k: text(form, k).strip() for k in ("name", "description", "schema")}
+    try:
+        schema = json_object(values["schema"], "schema", empty_is_none=True)
+        body = EventTypeCreate.model_validate(
+            {"name": values["name"], "description": values["description"], "schema": schema}
+        )
+        if body.schema_ is not None:
+            check_json_schema(body.schema_)
+        await storage_of(request).create_event_type(body.name, body.description, body.schema_)
+    except ValidationError as exc:
+        errors = field_errors(exc, SCHEMA_RENAMES)
+        return await _event_types_page(request, values=values, errors=errors, status=422)
+    except Problem as exc:
+        errors = problem_errors(exc, "schema")
+        return await _event_types_page(request, values=values, errors=errors, status=422)
+    except Conflict as exc:
+        errors = {"name": str(exc)}
+        return await _event_types_page(request, values=values, errors=errors, status=422)
+    return redirect(request, "/event-types?notice=event-type-created")
+
+
+def _event_type_page(
+    request: Request,
+    event_type: EventType,
+    *,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    context = {
+        "section": "event-types",
+        "event_type": event_type,
+        "values": values
+        or {"description": event_type.description, "schema": _schema_text(event_type.schema)},
+        "errors": errors or {},
+    }
+    return render(request, "event_type.html", context, status=status)
+
+
+@router.get("/event-types/{name}")
+async def event_type(name: str, request: Request, viewer: AdminViewerDep) -> Response:
+    """One event type's form."""
+    del viewer
+    return _event_type_page(request, await storage_of(request).get_event_type(name))
+
+
+@router.post("/event-types/{name}")
+async def update_event_type(name: str, request: Request, viewer: AdminViewerDep) -> Response:
+    """Change an event type's description and schema (an empty schema removes it)."""
+    del viewer
+    storage = storage_of(request)
+    current = await storage.get_event_type(name)
+    form = await request.form()
+    values = {k: text(form, k).strip() for k in ("description", "schema")}
+    try:
+        schema = json_object(values["schema"], "schema", empty_is_none=True)
+        body = EventTypeUpdate.model_validate(
+            {"description": values["description"], "schema": schema}
+        )
+        if body.schema_ is not None:
+            check_json_schema(body.schema_)
+        changes = {"description": body.description or "", "schema": body.schema_}
+        await storage.update_event_type(name, changes)
+    except ValidationError as exc:
+        errors = field_errors(exc, SCHEMA_RENAMES)
+        return _event_type_page(request, current, values=values, errors=errors, status=422)
+    except Problem as exc:
+        errors = problem_errors(exc, "schema")
+        return _event_type_page(request, current, values=values, errors=errors, status=422)
+    return redirect(request, "/event-types?notice=event-type-updated")

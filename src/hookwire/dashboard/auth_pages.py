@@ -1,0 +1,108 @@
+"""Signing in and out, and the start page."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import RedirectResponse, Response
+
+from hookwire.auth import authenticate
+from hookwire.dashboard.forms import text
+from hookwire.dashboard.render import DashboardRoute, error_page, render, tenant_url
+from hookwire.dashboard.session import (
+    CSRF_FIELD,
+    SIGNIN_COOKIE,
+    SIGNIN_FORM_MAX_AGE_SECONDS,
+    SIGNIN_REASONS,
+    ViewerDep,
+    check_csrf,
+    end_session,
+    new_csrf_token,
+    safe_next,
+    set_cookie,
+    settings_of,
+    start_session,
+    storage_of,
+)
+
+router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
+
+
+def home_of(viewer_is_admin: bool, tenant_id: str | None) -> str:
+    """Where a person lands: the admin picks a tenant, a tenant sees its webhooks."""
+    return "/tenants" if viewer_is_admin or tenant_id is None else tenant_url(tenant_id, "webhooks")
+
+
+@router.get("/")
+async def home(viewer: ViewerDep) -> Response:
+    """The start page: wherever this key's work is."""
+    principal = viewer.principal
+    return RedirectResponse(home_of(principal.is_admin, principal.tenant_id), status_code=303)
+
+
+def _signin_page(
+    request: Request, *, next_url: str, error: str = "", status: int = 200
+) -> Response:
+    # The sign-in form has no session yet, so its CSRF token is double-submitted:
+    # once in a cookie, which SameSite=Lax keeps off cross-site POSTs, once in the form.
+    token = new_csrf_token()
+    reason = SIGNIN_REASONS.get(request.query_params.get("reason", ""), "")
+    response = render(
+        request,
+        "signin.html",
+        {"signin_token": token, "next_url": next_url, "error": error, "reason": reason},
+        status=status,
+    )
+    set_cookie(response, request, SIGNIN_COOKIE, token, SIGNIN_FORM_MAX_AGE_SECONDS, "/signin")
+    return response
+
+
+@router.get("/signin")
+async def signin_form(request: Request) -> Response:
+    """The sign-in form: one field, an API key."""
+    return _signin_page(request, next_url=safe_next(request.query_params.get("next")))
+
+
+@router.post("/signin")
+async def signin(request: Request) -> Response:
+    """Check the key exactly as the API does, then start a session."""
+    form = await request.form()
+    check_csrf(request.cookies.get(SIGNIN_COOKIE, ""), text(form, CSRF_FIELD))
+    next_url = safe_next(text(form, "next"))
+    key = text(form, "api_key").strip()
+    if not key:
+        return _signin_page(request, next_url=next_url, error="Enter an API key.", status=422)
+    storage = storage_of(request)
+    principal = await authenticate(storage, settings_of(request).admin_key, key)
+    if principal is None:
+        return _signin_page(
+            request,
+            next_url=next_url,
+            error="This key is not valid: it may be mistyped, revoked, or for another server.",
+            status=401,
+        )
+    target = next_url if next_url != "/" else home_of(principal.is_admin, principal.tenant_id)
+    response = RedirectResponse(target, status_code=303)
+    start_session(response, request, key)
+    response.delete_cookie(SIGNIN_COOKIE, path="/signin")
+    return response
+
+
+@router.post("/signout")
+async def signout(request: Request, viewer: ViewerDep) -> Response:
+    """End the session (the CSRF check keeps other sites from signing people out)."""
+    del viewer
+    response = RedirectResponse("/signin?reason=signed-out", status_code=303)
+    end_session(response, request)
+    return response
+
+
+@router.get("/t")
+async def pick_tenant(request: Request, viewer: ViewerDep) -> Response:
+    """The tenant picker's target: that tenant's webhooks."""
+    tenant_id = request.query_params.get("tenant", "")
+    if not tenant_id:
+        return error_page(request, 422, "Choose a tenant.")
+    if not viewer.principal.may_act_on(tenant_id):
+        return error_page(request, 404, f"Not found: tenant {tenant_id!r} not found.")
+    await storage_of(request).get_tenant(tenant_id)
+    return RedirectResponse(tenant_url(tenant_id, "webhooks"), status_code=303)

@@ -1,0 +1,218 @@
+"""The webhook page with its event log, a delivery's detail, resend and recover."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from starlette.datastructures import QueryParams
+from starlette.responses import Response
+
+from hookwire.dashboard.forms import parse_moment, text
+from hookwire.dashboard.lookups import (
+    all_event_types,
+    event_type_names,
+    pending_deliveries,
+    poll_seconds,
+)
+from hookwire.dashboard.render import (
+    DashboardRoute,
+    is_htmx,
+    pretty_json,
+    redirect,
+    render,
+    tenant_url,
+)
+from hookwire.dashboard.session import TenantView, TenantViewDep, storage_of
+from hookwire.errors import Problem
+from hookwire.storage.base import utcnow
+from hookwire.storage.records import Webhook
+
+router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
+LOG_PAGE_SIZE = 25
+DEFAULT_RECOVER_WINDOW = timedelta(hours=24)
+RESULTS = {"succeeded": True, "failed": False}
+
+
+@dataclass(frozen=True, slots=True)
+class LogFilters:
+    """The event log's filters, page and watched delivery, as they travel in the URL."""
+
+    result: str = ""
+    event: str = ""
+    since: datetime | None = None
+    until: datetime | None = None
+    cursor: str | None = None
+    watch: str | None = None
+
+    @classmethod
+    def from_query(cls, query: QueryParams) -> LogFilters:
+        result = query.get("result", "")
+        return cls(
+            result=result if result in RESULTS else "",
+            event=query.get("event", "").strip(),
+            since=parse_moment(query.get("since", ""), query.get("since_local", ""), "since"),
+            until=parse_moment(query.get("until", ""), query.get("until_local", ""), "until"),
+            cursor=query.get("cursor") or None,
+            watch=query.get("watch") or None,
+        )
+
+    @property
+    def active(self) -> bool:
+        return bool(self.result or self.event or self.since or self.until)
+
+    def query(self) -> str:
+        pairs = {
+            "result": self.result,
+            "event": self.event,
+            "since": _iso(self.since),
+            "until": _iso(self.until),
+            "cursor": self.cursor or "",
+            "watch": self.watch or "",
+        }
+        encoded = urlencode({k: v for k, v in pairs.items() if v})
+        return f"?{encoded}" if encoded else ""
+
+
+def _iso(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else ""
+
+
+async def log_context(
+    request: Request, tenant_id: str, webhook: Webhook, filters: LogFilters
+) -> dict[str, Any]:
+    """What ``_log.html`` shows: a page of log entries, paging links, and polling."""
+    storage = storage_of(request)
+    page = await storage.list_webhook_logs(
+        tenant_id,
+        webhook.id,
+        limit=LOG_PAGE_SIZE,
+        cursor=filters.cursor,
+        event_type=filters.event or None,
+        success=RESULTS.get(filters.result),
+        since=filters.since,
+        until=filters.until,
+    )
+    pending = await pending_deliveries(storage, webhook, filters.watch)
+    page_url = tenant_url(tenant_id, "webhooks", webhook.id)
+    return {
+        "entries": page.items,
+        "filters": filters,
+        "page_url": page_url,
+        "self_url": page_url + filters.query(),
+        "first_url": page_url + replace(filters, cursor=None).query() if filters.cursor else "",
+        "next_url": page_url + replace(filters, cursor=page.next_cursor).query()
+        if page.next_cursor
+        else "",
+        "pending": pending,
+        "poll_seconds": poll_seconds(pending),
+        "delivery_base": tenant_url(tenant_id, "deliveries"),
+    }
+
+
+async def render_webhook_page(
+    request: Request,
+    tv: TenantView,
+    webhook: Webhook,
+    *,
+    edit_values: dict[str, Any] | None = None,
+    edit_errors: dict[str, str] | None = None,
+    recover_error: str = "",
+    status: int = 200,
+) -> Response:
+    """The webhook's settings, actions and event log (the edit form open when it failed)."""
+    filters = LogFilters.from_query(request.query_params)
+    log = await log_context(request, tv.id, webhook, filters)
+    catalogue = await all_event_types(storage_of(request))
+    base = tenant_url(tv.id, "webhooks", webhook.id)
+    context = {
+        "section": "webhooks",
+        "webhook": webhook,
+        "base": base,
+        "log": log,
+        "event_names": event_type_names(catalogue),
+        "recover_since": utcnow() - DEFAULT_RECOVER_WINDOW,
+        "recover_error": recover_error,
+        "open_edit": edit_values is not None,
+        "form": {
+            "id": "edit-webhook-form",
+            "action": base + "/edit",
+            "token_url": "",
+            "values": edit_values
+            or {
+                "name": webhook.name,
+                "url": webhook.url,
+                "events": webhook.events,
+                "active": webhook.active,
+            },
+            "errors": edit_errors or {},
+            "catalogue": catalogue,
+            "creating": False,
+        },
+    }
+    return render(request, "webhook.html", context, status=status)
+
+
+@router.get("/t/{tenant_id}/webhooks/{webhook_id}")
+async def webhook_page(webhook_id: str, request: Request, tv: TenantViewDep) -> Response:
+    """One webhook; to htmx (filters, paging, polling) only its event log."""
+    webhook = await storage_of(request).get_webhook(tv.id, webhook_id)
+    if is_htmx(request) and request.headers.get("HX-Target") == "log":
+        filters = LogFilters.from_query(request.query_params)
+        context = {"log": await log_context(request, tv.id, webhook, filters), "webhook": webhook}
+        return render(request, "_log.html", context)
+    return await render_webhook_page(request, tv, webhook)
+
+
+@router.get("/t/{tenant_id}/deliveries/{delivery_id}")
+async def delivery_page(delivery_id: str, request: Request, tv: TenantViewDep) -> Response:
+    """A delivery: the chosen attempt's request and response, and every attempt as a timeline."""
+    storage = storage_of(request)
+    delivery = await storage.get_delivery(tv.id, delivery_id)
+    attempts = await storage.list_delivery_logs(tv.id, delivery_id)
+    webhook = await storage.get_webhook(tv.id, delivery.webhook_id)
+    event = await storage.get_event(tv.id, delivery.event_id)
+    wanted = request.query_params.get("attempt")
+    sent = [a for a in attempts if a.id == wanted] or attempts[-1:]
+    context = {
+        "section": "webhooks",
+        "delivery": delivery,
+        "attempts": attempts,
+        "selected": sent[0] if sent else None,
+        "webhook": webhook,
+        "event": event,
+        "body": pretty_json(event.payload),
+        "delivery_url": tenant_url(tv.id, "deliveries", delivery.id),
+        "webhook_url": tenant_url(tv.id, "webhooks", webhook.id),
+    }
+    template = "_delivery.html" if is_htmx(request) else "delivery.html"
+    return render(request, template, context)
+
+
+@router.post("/t/{tenant_id}/deliveries/{delivery_id}/resend")
+async def resend_delivery(delivery_id: str, request: Request, tv: TenantViewDep) -> Response:
+    """Send the delivery again now; the webhook page then watches it until it is done."""
+    delivery = await storage_of(request).resend_delivery(tv.id, delivery_id)
+    query = urlencode({"notice": "resent", "watch": delivery.id})
+    return redirect(request, tenant_url(tv.id, "webhooks", delivery.webhook_id) + "?" + query)
+
+
+@router.post("/t/{tenant_id}/webhooks/{webhook_id}/recover")
+async def recover_webhook(webhook_id: str, request: Request, tv: TenantViewDep) -> Response:
+    """Resend every failed or skipped delivery of the webhook since the time given."""
+    storage = storage_of(request)
+    webhook = await storage.get_webhook(tv.id, webhook_id)
+    form = await request.form()
+    try:
+        since = parse_moment(text(form, "since"), text(form, "since_local"), "since")
+        if since is None:
+            raise Problem(422, "since: choose the time to recover from")
+    except Problem as exc:
+        message = exc.detail.removeprefix("since: ")
+        return await render_webhook_page(request, tv, webhook, recover_error=message, status=422)
+    count = await storage.recover_webhook(tv.id, webhook_id, since)
+    query = urlencode({"notice": "recovered", "n": count})
+    return redirect(request, tenant_url(tv.id, "webhooks", webhook_id) + "?" + query)

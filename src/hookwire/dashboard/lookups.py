@@ -1,0 +1,81 @@
+"""Reads that several dashboard pages share, built from storage methods only."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from hookwire.service import TEST_EVENT_TYPE
+from hookwire.storage import NotFound, Storage
+from hookwire.storage.base import MAX_PAGE_LIMIT, utcnow
+from hookwire.storage.records import Delivery, EventType, Webhook
+
+# How many of the tenant's latest events are looked at to find a webhook's
+# pending deliveries: new events and test events are among them.
+RECENT_EVENTS_SCANNED = 100
+POLL_MIN_SECONDS = 2
+POLL_MAX_SECONDS = 30
+
+
+async def all_event_types(storage: Storage) -> list[EventType]:
+    """The whole catalogue, by name."""
+    types: list[EventType] = []
+    cursor: str | None = None
+    while True:
+        page = await storage.list_event_types(MAX_PAGE_LIMIT, cursor)
+        types.extend(page.items)
+        if page.next_cursor is None:
+            return types
+        cursor = page.next_cursor
+
+
+def event_type_names(types: list[EventType]) -> list[str]:
+    """Names for an event filter: the catalogue plus the test event type."""
+    names = [t.name for t in types]
+    return names if TEST_EVENT_TYPE in names else sorted([*names, TEST_EVENT_TYPE])
+
+
+async def webhook_names(storage: Storage, tenant_id: str) -> dict[str, str]:
+    """Webhook id to name, for pages that show deliveries."""
+    names: dict[str, str] = {}
+    cursor: str | None = None
+    while True:
+        page = await storage.list_webhooks(tenant_id, MAX_PAGE_LIMIT, cursor)
+        names.update((w.id, w.name) for w in page.items)
+        if page.next_cursor is None:
+            return names
+        cursor = page.next_cursor
+
+
+async def pending_deliveries(
+    storage: Storage, webhook: Webhook, watched_delivery_id: str | None = None
+) -> list[Delivery]:
+    """The webhook's deliveries still pending among its recent events (and a watched one).
+
+    A resent delivery may belong to an old event, so the page that resent it
+    names it (``watched_delivery_id``) to keep an eye on it too.
+    """
+    page = await storage.list_events(webhook.tenant_id, RECENT_EVENTS_SCANNED, None)
+    pending = {
+        d.id: d
+        for event in page.items
+        for d in event.deliveries
+        if d.webhook_id == webhook.id and d.state == "pending"
+    }
+    if watched_delivery_id and watched_delivery_id not in pending:
+        try:
+            watched = await storage.get_delivery(webhook.tenant_id, watched_delivery_id)
+        except NotFound:
+            watched = None
+        if watched is not None and watched.webhook_id == webhook.id and watched.state == "pending":
+            pending[watched.id] = watched
+    return list(pending.values())
+
+
+def poll_seconds(pending: list[Delivery], now: datetime | None = None) -> int:
+    """How often the log refreshes: soon after the next attempt is due, within bounds."""
+    if not pending:
+        return 0
+    now = now or utcnow()
+    due = [d.next_attempt_at for d in pending if d.next_attempt_at is not None]
+    wait = min((d - now).total_seconds() for d in due) + 1 if due else POLL_MIN_SECONDS
+    return int(max(POLL_MIN_SECONDS, min(POLL_MAX_SECONDS, wait)))
