@@ -131,7 +131,8 @@ async def test_a_disabled_webhook_skips_its_scheduled_retries_until_recovered(
         receiver.answer(ok(500))
         webhook = await make_webhook(storage, receiver.url)
         event = await send_event(storage)
-        async with Worker(storage, quick(settings)) as worker:
+        # The retry must not come due before the webhook is disabled.
+        async with Worker(storage, quick(settings, retry_schedule=(0.5,))) as worker:
             await worker.run_until_idle(horizon_seconds=0)
             await storage.update_webhook("acme", webhook.id, {"active": False})
             await worker.run_until_idle()

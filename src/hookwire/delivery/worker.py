@@ -138,6 +138,7 @@ class Worker:
         for lane in self._lanes.values():
             self._to_release.extend(lane.take_all())
         self._held = 0
+        await self._release_pending()  # at once, so other workers can take them meanwhile
         if self._tasks:
             grace = self.settings.shutdown_grace_seconds
             _, late = await asyncio.wait(set(self._tasks), timeout=grace or None)
