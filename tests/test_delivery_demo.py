@@ -59,6 +59,7 @@ async def test_the_demo_delivers_signed_licensing_events(
     shown = describe(result, url)
     assert f"{url}/" in shown
     assert f"/v1/tenants/{result.tenant_id}/webhooks/{result.webhook_id}/logs" in shown
+    assert f"hookwire listen --port {receiver.port} --token demo-token-0123456789" in shown
     # A second run finds the event types in place and makes a new tenant.
     async with serving(quick(settings), storage) as url:
         again = await run_demo(url, ADMIN_KEY, receiver.url, None)

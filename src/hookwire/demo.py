@@ -10,6 +10,7 @@ import asyncio
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -28,6 +29,7 @@ DEMO_EVENTS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("license.renewed", {"key": "DEMO-1234-ABCD", "expiresAt": "2031-01-01T00:00:00Z"}),
 )
 REQUEST_TIMEOUT_SECONDS = 10.0
+HTTP_DEFAULT_PORT = 80
 # How long the demo waits to show the deliveries' outcomes before pointing at the log.
 WAIT_FOR_LOG_SECONDS = 10.0
 LOG_POLL_SECONDS = 0.25
@@ -41,6 +43,7 @@ class DemoError(Exception):
 class DemoResult:
     tenant_id: str
     webhook_id: str
+    receiver_url: str
     token: str
     event_ids: list[str]
     log: list[dict[str, Any]]
@@ -103,7 +106,7 @@ async def run_demo(
             )
             event_ids.append(event["id"])
         log = await _wait_for_log(api, f"{tenant_path}/webhooks/{webhook['id']}/logs")
-    return DemoResult(tenant["id"], webhook["id"], webhook["token"], event_ids, log)
+    return DemoResult(tenant["id"], webhook["id"], receiver_url, webhook["token"], event_ids, log)
 
 
 async def _wait_for_log(api: _Api, path: str) -> list[dict[str, Any]]:
@@ -121,6 +124,7 @@ async def _wait_for_log(api: _Api, path: str) -> list[dict[str, Any]]:
 def describe(result: DemoResult, base_url: str) -> str:
     """What the demo did and where to look, for a person."""
     base = base_url.rstrip("/")
+    receiver_port = urlsplit(result.receiver_url).port or HTTP_DEFAULT_PORT
     logs_path = f"/v1/tenants/{result.tenant_id}/webhooks/{result.webhook_id}/logs"
     lines = [
         f"tenant   {result.tenant_id}",
@@ -144,6 +148,6 @@ def describe(result: DemoResult, base_url: str) -> str:
         "See them in the event log:",
         f"  dashboard  {base}/  (sign in with the admin key, open the webhook)",
         f"  API        curl -H 'Authorization: Bearer <admin key>' {base}{logs_path}",
-        f"  your receiver: hookwire listen --port 9000 --token {result.token}",
+        f"  your receiver: hookwire listen --port {receiver_port} --token {result.token}",
     ]
     return "\n".join(lines)
