@@ -1,8 +1,8 @@
 """Shared fixtures for the dashboard's end-to-end tests in real headless Chromium.
 
-Loaded as a plugin by ``conftest.py``. Each test module
-gets one real ``hookwire serve`` (a subprocess on a free port with its own
-SQLite data folder) and one Chromium; each test gets a fresh browser context.
+Loaded as a plugin by ``conftest.py``. The dashboard tests share one real
+``hookwire serve`` (a subprocess on a free port with its own SQLite data
+folder); each module gets one Chromium and each test a fresh browser context.
 Debian's Chromium is used (Playwright's own download is not available). When
 it is missing the tests are skipped, unless ``HOOKWIRE_TEST_REQUIRE_BROWSER=1``
 (set by ``.ci/run``), which makes them fail.
@@ -84,9 +84,13 @@ def _wait_ready(server: Server, process: subprocess.Popen[bytes]) -> None:
     pytest.fail(f"hookwire serve not ready in time:\n{server.log_path.read_text()}")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """A real ``hookwire serve`` with a 1,1,1 s retry schedule, for one test module."""
+    """A real ``hookwire serve`` with a 1,1,1 s retry schedule.
+
+    One for the whole run: every test works in tenants of its own, so they
+    cannot see each other's webhooks, and starting a server takes seconds.
+    """
     data_dir = tmp_path_factory.mktemp("hookwire-serve")
     port = _free_port()
     env = {

@@ -13,7 +13,7 @@ from hookwire.api.models import EventCreate
 from hookwire.dashboard.forms import field_errors, json_object, problem_errors, text
 from hookwire.dashboard.lookups import all_event_types, poll_seconds, webhook_names
 from hookwire.dashboard.render import DashboardRoute, is_htmx, redirect, render, tenant_url
-from hookwire.dashboard.session import TenantViewDep, storage_of
+from hookwire.dashboard.session import TenantViewDep, settings_of, storage_of
 from hookwire.errors import Problem
 from hookwire.service import trigger_event
 
@@ -39,7 +39,9 @@ async def _events_context(request: Request, tenant_id: str) -> dict[str, Any]:
         "next_url": page_url + "?" + urlencode({**filters, "cursor": page.next_cursor})
         if page.next_cursor
         else "",
-        "poll_seconds": poll_seconds(pending) if cursor is None else 0,
+        "poll_seconds": poll_seconds(pending, settings_of(request).lease_seconds)
+        if cursor is None
+        else 0,
         "event_filter": event_type or "",
     }
 

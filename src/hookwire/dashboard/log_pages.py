@@ -26,7 +26,7 @@ from hookwire.dashboard.render import (
     render,
     tenant_url,
 )
-from hookwire.dashboard.session import TenantView, TenantViewDep, storage_of
+from hookwire.dashboard.session import TenantView, TenantViewDep, settings_of, storage_of
 from hookwire.errors import Problem
 from hookwire.storage.base import utcnow
 from hookwire.storage.records import Webhook
@@ -108,7 +108,10 @@ async def log_context(
         if page.next_cursor
         else "",
         "pending": pending,
-        "poll_seconds": poll_seconds(pending),
+        # Only the newest page refreshes: older pages do not change.
+        "poll_seconds": poll_seconds(pending, settings_of(request).lease_seconds)
+        if filters.cursor is None
+        else 0,
         "delivery_base": tenant_url(tenant_id, "deliveries"),
     }
 

@@ -13,7 +13,8 @@ from hookwire.storage.records import Delivery, EventType, Webhook
 # pending deliveries: new events and test events are among them.
 RECENT_EVENTS_SCANNED = 100
 POLL_MIN_SECONDS = 2
-POLL_MAX_SECONDS = 30
+# With nothing pending a page still looks for new events now and then.
+IDLE_POLL_SECONDS = 15
 
 
 async def all_event_types(storage: Storage) -> list[EventType]:
@@ -71,11 +72,19 @@ async def pending_deliveries(
     return list(pending.values())
 
 
-def poll_seconds(pending: list[Delivery], now: datetime | None = None) -> int:
-    """How often the log refreshes: soon after the next attempt is due, within bounds."""
-    if not pending:
-        return 0
-    now = now or utcnow()
+def poll_seconds(pending: list[Delivery], lease_seconds: float, now: datetime | None = None) -> int:
+    """How often a page of deliveries refreshes: often while some are pending.
+
+    A claimed delivery's ``next_attempt_at`` is its lease's end, so one due
+    within a lease may be in flight right now: refresh often. Otherwise the
+    next attempt is a scheduled retry: refresh soon after it is due.
+    """
     due = [d.next_attempt_at for d in pending if d.next_attempt_at is not None]
-    wait = min((d - now).total_seconds() for d in due) + 1 if due else POLL_MIN_SECONDS
-    return int(max(POLL_MIN_SECONDS, min(POLL_MAX_SECONDS, wait)))
+    if not pending:
+        return IDLE_POLL_SECONDS
+    if not due:
+        return POLL_MIN_SECONDS
+    wait = (min(due) - (now or utcnow())).total_seconds()
+    if wait <= lease_seconds:
+        return POLL_MIN_SECONDS
+    return int(min(IDLE_POLL_SECONDS, wait + 1))

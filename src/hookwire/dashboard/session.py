@@ -227,7 +227,15 @@ TenantViewDep = Annotated[TenantView, Depends(tenant_view)]
 
 def safe_next(target: str | None) -> str:
     """Where to go after signing in: only a path on this site, never another host."""
-    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+    # Browsers drop tabs and newlines from URLs and read a backslash as "/", so
+    # "/<tab>/evil" or "/<backslash>evil" would become "//evil", another host.
+    if (
+        not target
+        or not target.startswith("/")
+        or target.startswith("//")
+        or "\\" in target
+        or any(c.isspace() or not c.isprintable() for c in target)
+    ):
         return "/"
     return target
 
