@@ -180,3 +180,20 @@ async def test_stop_lets_in_flight_requests_finish(storage: Storage, settings: S
         await stopping
         await task
     assert (await storage.get_delivery("acme", event.deliveries[0].id)).state == "succeeded"
+
+
+async def test_a_webhook_deleted_mid_request_does_not_block_recording(
+    storage: Storage, settings: Settings
+) -> None:
+    async with Receiver(default=hang()) as gone, Receiver() as kept:
+        doomed = await make_webhook(storage, gone.url)
+        await make_webhook(storage, kept.url)
+        event = await send_event(storage)
+        async with Worker(storage, quick(settings, request_timeout_seconds=60)) as worker:
+            idle = asyncio.create_task(worker.run_until_idle())
+            await gone.wait_for(lambda r: r.in_progress == 1)
+            await storage.delete_webhook("acme", doomed.id)
+            gone.release.set()
+            await idle
+    [kept_delivery] = [d for d in event.deliveries if d.webhook_id != doomed.id]
+    assert (await storage.get_delivery("acme", kept_delivery.id)).state == "succeeded"

@@ -176,19 +176,12 @@ class Worker:
         next_poll = time.monotonic() + poll
         try:
             while not self._stopping:
-                await self._release_pending()
-                free = self._free_slots()
-                if self._more_work and free > 0 and (free >= self._refill_at or not self._tasks):
-                    asked = min(self.settings.claim_batch_size, free)
-                    try:
-                        self._more_work = await self._claim(asked) == asked
-                    except Exception:
-                        log.exception(
-                            "claiming deliveries failed; retrying after the poll interval"
-                        )
-                        self._more_work = False
-                    if self._more_work:
+                try:
+                    if await self._claim_if_worthwhile():
                         continue
+                except Exception:
+                    log.exception("claiming deliveries failed; retrying after the poll interval")
+                    self._more_work = False
                 now = time.monotonic()
                 if now >= next_poll:
                     self._more_work, next_poll = True, now + poll
@@ -209,10 +202,9 @@ class Worker:
         requests and for known due times, so tests never sleep on a guess.
         """
         await self.open()
+        self._more_work = True
         while True:
-            await self._release_pending()
-            free = self._free_slots()
-            if free > 0 and await self._claim(min(self.settings.claim_batch_size, free)):
+            if await self._claim_if_worthwhile():
                 continue
             if self._tasks or self._held:
                 await self._wait(self.settings.poll_interval_seconds)
@@ -225,6 +217,22 @@ class Worker:
             if delay > horizon_seconds:
                 return
             await asyncio.sleep(max(delay, IDLE_RECHECK_SECONDS))
+            self._more_work = True
+
+    async def _claim_if_worthwhile(self) -> bool:
+        """Claim when there may be due work and room for a good batch; True if more may wait.
+
+        Claiming after every finished request would mean many tiny claims (and
+        empty ones while the only due work belongs to saturated webhooks), so
+        a claim waits for a quarter batch of room or for the worker to be idle.
+        """
+        await self._release_pending()
+        free = self._free_slots()
+        if not self._more_work or free <= 0 or (free < self._refill_at and self._tasks):
+            return False
+        asked = min(self.settings.claim_batch_size, free)
+        self._more_work = await self._claim(asked) == asked
+        return self._more_work
 
     # --- claiming and dispatching -----------------------------------------
 

@@ -234,6 +234,24 @@ class DeliveryStore(WebhookStore):
         """
         if not results:
             return
+        async with self.write() as conn:
+            # A webhook (or tenant) deleted while its request was in flight took
+            # the delivery with it; its log entry has nothing left to belong to.
+            ids = [r.delivery_id for r in results]
+            found = await conn.execute(sa.select(_d.c.id).where(_d.c.id.in_(ids)))
+            existing = {row.id for row in found}
+            if len(existing) < len(results):
+                results = [r for r in results if r.delivery_id in existing]
+            if results:
+                await self._record(conn, worker_id, results, suspend_after_seconds)
+
+    async def _record(
+        self,
+        conn: AsyncConnection,
+        worker_id: str,
+        results: Sequence[AttemptResult],
+        suspend_after_seconds: float,
+    ) -> None:
         now = utcnow()
         deliveries = [
             {
@@ -249,12 +267,11 @@ class DeliveryStore(WebhookStore):
             for r in sorted(results, key=lambda r: r.delivery_id)
         ]
         outcomes = _outcomes(results)
-        suspend_before = now - timedelta(seconds=suspend_after_seconds)
-        async with self.write() as conn:
-            await conn.execute(_COMPLETE, deliveries)
-            await conn.execute(t.log_entries.insert(), log_entry_rows(results))
-            if outcomes:
-                await self._update_health(conn, outcomes, suspend_before)
+        await conn.execute(_COMPLETE, deliveries)
+        await conn.execute(t.log_entries.insert(), log_entry_rows(results))
+        if outcomes:
+            suspend_before = now - timedelta(seconds=suspend_after_seconds)
+            await self._update_health(conn, outcomes, suspend_before)
 
     async def _update_health(
         self,
