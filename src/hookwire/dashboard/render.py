@@ -88,6 +88,7 @@ def pretty_json(text: str | bytes | None) -> str:
 
 
 def events_summary(events: list[str], limit: int = 3) -> str:
+    """A webhook's events for a table cell: "All events", or the first few names."""
     if "*" in events:
         return "All events"
     shown = ", ".join(events[:limit])
@@ -120,6 +121,7 @@ def tenant_url(tenant_id: str, *parts: str) -> str:
 
 
 def is_htmx(request: Request) -> bool:
+    """Whether htmx sent the request (it then wants a fragment, not a whole page)."""
     return request.headers.get("HX-Request") == "true"
 
 

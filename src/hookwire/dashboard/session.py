@@ -62,6 +62,8 @@ class CsrfRejected(Exception):
 
 @dataclass(frozen=True, slots=True)
 class SessionData:
+    """What a session cookie holds."""
+
     api_key: str
     csrf_token: str
 
@@ -143,6 +145,7 @@ def start_session(response: Response, request: Request, api_key: str) -> None:
 
 
 def end_session(response: Response, request: Request) -> None:
+    """Sign out: the browser drops the session cookie."""
     response.delete_cookie(
         SESSION_COOKIE,
         path="/",
@@ -153,11 +156,13 @@ def end_session(response: Response, request: Request) -> None:
 
 
 def storage_of(request: Request) -> Storage:
+    """The app's storage (the same one the API uses)."""
     storage: Storage = request.app.state.storage
     return storage
 
 
 def settings_of(request: Request) -> Settings:
+    """The app's settings."""
     settings: Settings = request.app.state.settings
     return settings
 
@@ -175,6 +180,7 @@ async def submitted_csrf_token(request: Request) -> str:
 
 
 def check_csrf(expected: str, submitted: str) -> None:
+    """Raise :class:`CsrfRejected` unless ``submitted`` is the expected token."""
     if not submitted or not same_secret(submitted, expected):
         raise CsrfRejected()
 
