@@ -231,7 +231,11 @@ class Worker:
         if not self._more_work or free <= 0 or (free < self._refill_at and self._tasks):
             return False
         asked = min(self.settings.claim_batch_size, free)
-        self._more_work = await self._claim(asked) == asked
+        # Cleared before and only ever set after the claim, so that a wake-up
+        # arriving while the claim runs (for work it may not see) is kept.
+        self._more_work = False
+        if await self._claim(asked) == asked:
+            self._more_work = True
         return self._more_work
 
     # --- claiming and dispatching -----------------------------------------
