@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import pytest
+import sqlalchemy as sa
 
 from hookwire.config import Settings
 from hookwire.crypto import TokenCipher
@@ -52,6 +53,41 @@ async def test_notify_wakes_a_worker_of_another_process(
         async with Receiver() as receiver:
             await make_webhook(storage, receiver.url)
             async with running(storage, quick(settings, poll_interval_seconds=NO_POLLING)):
+                await send_event(other_process)
+                await receiver.wait_for(lambda r: len(r.requests) == 1)
+    finally:
+        await other_process.close()
+
+
+async def listening_backends(storage: Storage) -> list[int]:
+    async with storage.engine.connect() as conn:
+        rows = await conn.execute(
+            sa.text(
+                "SELECT pid FROM pg_stat_activity "
+                "WHERE datname = current_database() AND query LIKE 'LISTEN %'"
+            )
+        )
+        return [row.pid for row in rows]
+
+
+async def test_the_listen_connection_comes_back_after_it_is_lost(
+    storage: Storage, settings: Settings, database_url: str
+) -> None:
+    if storage.is_sqlite:
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's")
+    other_process = Storage(create_engine(database_url), TokenCipher(SECRET_KEY))
+    try:
+        async with Receiver() as receiver:
+            await make_webhook(storage, receiver.url)
+            async with running(storage, quick(settings, poll_interval_seconds=NO_POLLING)):
+                async with asyncio.timeout(10):
+                    while not (lost := await listening_backends(storage)):
+                        await asyncio.sleep(0.02)
+                async with storage.engine.connect() as conn:
+                    await conn.execute(sa.text(f"SELECT pg_terminate_backend({lost[0]})"))
+                async with asyncio.timeout(10):
+                    while (await listening_backends(storage)) in ([], lost):
+                        await asyncio.sleep(0.02)
                 await send_event(other_process)
                 await receiver.wait_for(lambda r: len(r.requests) == 1)
     finally:
