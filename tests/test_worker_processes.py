@@ -18,7 +18,7 @@ from hookwire.delivery import Worker
 from hookwire.payload import build_payload
 from hookwire.storage import Storage
 from hookwire.storage.base import utcnow
-from tests.conftest import SECRET_KEY
+from tests.conftest import SECRET_KEY, postgresql_only
 from tests.receivers import Receiver, hang, make_webhook, ok, quick, send_event
 
 HOOKWIRE = str(Path(sys.executable).parent / "hookwire")
@@ -26,10 +26,13 @@ START_SECONDS = 30.0
 WAIT_SECONDS = 60.0
 
 
+# Several worker processes share one PostgreSQL; SQLite is one process's database.
+pytestmark = postgresql_only
+
+
 @pytest.fixture
 def pg_storage(storage: Storage) -> Storage:
-    if storage.is_sqlite:
-        pytest.skip("several worker processes share one PostgreSQL")
+    assert not storage.is_sqlite
     return storage
 
 

@@ -6,14 +6,13 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import pytest
 import sqlalchemy as sa
 
 from hookwire.config import Settings
 from hookwire.crypto import TokenCipher
 from hookwire.delivery import Worker
 from hookwire.storage import Storage, create_engine
-from tests.conftest import SECRET_KEY
+from tests.conftest import SECRET_KEY, postgresql_only
 from tests.receivers import Receiver, hang, make_webhook, ok, quick, send_event
 
 # Long enough that only a wake-up, never a poll, can explain a prompt delivery.
@@ -43,11 +42,10 @@ async def test_a_new_event_wakes_the_worker_in_process(
             await receiver.wait_for(lambda r: len(r.requests) == 2)
 
 
+@postgresql_only
 async def test_notify_wakes_a_worker_of_another_process(
     storage: Storage, settings: Settings, database_url: str
 ) -> None:
-    if storage.is_sqlite:
-        pytest.skip("LISTEN/NOTIFY is PostgreSQL's")
     other_process = Storage(create_engine(database_url), TokenCipher(SECRET_KEY))
     try:
         async with Receiver() as receiver:
@@ -70,11 +68,10 @@ async def listening_backends(storage: Storage) -> list[int]:
         return [row.pid for row in rows]
 
 
+@postgresql_only
 async def test_the_listen_connection_comes_back_after_it_is_lost(
     storage: Storage, settings: Settings, database_url: str
 ) -> None:
-    if storage.is_sqlite:
-        pytest.skip("LISTEN/NOTIFY is PostgreSQL's")
     other_process = Storage(create_engine(database_url), TokenCipher(SECRET_KEY))
     try:
         async with Receiver() as receiver:
