@@ -70,8 +70,10 @@ class EventStore(StorageBase):
         """Store an event and one delivery per matching webhook in one transaction.
 
         Matching webhooks are the tenant's active ones that subscribe to the
-        type (or only ``only_webhook_id``, for test events). A suspended one gets
-        a ``skipped`` delivery with a log entry, so it can be recovered later.
+        type (or only ``only_webhook_id``, for test events). A suspended one
+        (failing for too long, or deactivated by a 410) gets a ``skipped``
+        delivery with a log entry, so it can be recovered later; one a person
+        disabled gets nothing, as the seed's "Enabled" checkbox promises.
         Returns ``(event, created)``; ``created`` is False when ``event_id`` or
         ``idempotency_key`` repeats an earlier event, which is returned instead.
         """
@@ -111,7 +113,20 @@ class EventStore(StorageBase):
                 raise
             return existing, False
         self.notify_wakeup()
-        return await self.get_event(tenant_id, event_id), True
+        # Built from what was just written: re-reading it would double the cost.
+        event = Event(
+            tenant_id=tenant_id,
+            id=event_id,
+            event_type=event_type,
+            payload=payload,
+            idempotency_key=idempotency_key,
+            triggered_at=triggered_at,
+            deliveries=[
+                Delivery(**{k: v for k, v in row.items() if k != "lease_owner"})
+                for row in sorted(rows, key=lambda r: str(r["id"]))
+            ],
+        )
+        return event, True
 
     async def _fan_out(
         self,
@@ -128,7 +143,9 @@ class EventStore(StorageBase):
         if only_webhook_id is not None:
             query = query.where(t.webhooks.c.id == only_webhook_id)
         else:
-            query = query.where(t.webhooks.c.active.is_(True))
+            query = query.where(
+                sa.or_(t.webhooks.c.active.is_(True), t.webhooks.c.status == "suspended")
+            )
         rows: list[dict[str, Any]] = []
         logs: list[dict[str, Any]] = []
         for hook in (await conn.execute(query)).all():
