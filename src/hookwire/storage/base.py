@@ -109,6 +109,17 @@ class StorageBase:
         async with self.engine.connect() as conn, conn.begin():
             yield conn
 
+    @staticmethod
+    async def require_owned(
+        conn: AsyncConnection, table: sa.Table, row_id: str, tenant_id: str, what: str
+    ) -> None:
+        """Raise NotFound unless ``table`` has row ``row_id`` belonging to ``tenant_id``."""
+        owned = await conn.scalar(
+            sa.select(table.c.id).where(table.c.id == row_id, table.c.tenant_id == tenant_id)
+        )
+        if owned is None:
+            raise NotFound(f"{what} {row_id!r} not found")
+
     async def ping(self) -> None:
         """Raise when the database cannot be reached."""
         async with self.engine.connect() as conn:

@@ -372,13 +372,7 @@ class DeliveryStore(WebhookStore):
         Returns how many deliveries were queued again.
         """
         async with self.write() as conn:
-            owned = await conn.scalar(
-                sa.select(t.webhooks.c.id).where(
-                    t.webhooks.c.id == webhook_id, t.webhooks.c.tenant_id == tenant_id
-                )
-            )
-            if owned is None:
-                raise NotFound(f"webhook {webhook_id!r} not found")
+            await self.require_owned(conn, t.webhooks, webhook_id, tenant_id, "webhook")
             result = await conn.execute(
                 _d.update()
                 .where(

@@ -11,7 +11,6 @@ import sqlalchemy as sa
 from hookwire.ids import new_id
 from hookwire.storage import tables as t
 from hookwire.storage.base import (
-    NotFound,
     StorageBase,
     clamp_limit,
     encode_cursor,
@@ -79,13 +78,7 @@ class LogStore(StorageBase):
         """A delivery's log entries, oldest first; NotFound for another tenant's delivery."""
         logs = t.log_entries
         async with self.read() as conn:
-            owned = await conn.scalar(
-                sa.select(t.deliveries.c.id).where(
-                    t.deliveries.c.id == delivery_id, t.deliveries.c.tenant_id == tenant_id
-                )
-            )
-            if owned is None:
-                raise NotFound(f"delivery {delivery_id!r} not found")
+            await self.require_owned(conn, t.deliveries, delivery_id, tenant_id, "delivery")
             rows = (
                 await conn.execute(
                     logs.select()
@@ -133,13 +126,7 @@ class LogStore(StorageBase):
             if condition is not None:
                 query = query.where(condition)
         async with self.read() as conn:
-            owned = await conn.scalar(
-                sa.select(t.webhooks.c.id).where(
-                    t.webhooks.c.id == webhook_id, t.webhooks.c.tenant_id == tenant_id
-                )
-            )
-            if owned is None:
-                raise NotFound(f"webhook {webhook_id!r} not found")
+            await self.require_owned(conn, t.webhooks, webhook_id, tenant_id, "webhook")
             rows = (await conn.execute(query)).all()
         items = [log_entry_record(r) for r in rows[:limit]]
         more = len(rows) > limit

@@ -176,13 +176,7 @@ class WebhookStore(StorageBase):
     async def delete_webhook(self, tenant_id: str, webhook_id: str) -> None:
         """Delete a webhook with its deliveries and log entries."""
         async with self.write() as conn:
-            owned = await conn.scalar(
-                sa.select(t.webhooks.c.id).where(
-                    t.webhooks.c.id == webhook_id, t.webhooks.c.tenant_id == tenant_id
-                )
-            )
-            if owned is None:
-                raise NotFound(f"webhook {webhook_id!r} not found")
+            await self.require_owned(conn, t.webhooks, webhook_id, tenant_id, "webhook")
             await conn.execute(
                 t.log_entries.delete().where(t.log_entries.c.webhook_id == webhook_id)
             )
