@@ -102,6 +102,9 @@ async def test_an_idempotency_key_returns_the_first_event(
     assert again.headers["Idempotent-Replayed"] == "true"
     events = (await api.get(f"/v1/tenants/{tenant}/events")).json()["data"]
     assert len(events) == 1 and len(events[0]["deliveries"]) == 2
+    metrics = (await api.get("/metrics")).text
+    assert "hookwire_events_accepted_total 1.0" in metrics
+    assert "hookwire_deliveries_created_total 2.0" in metrics
 
 
 async def test_a_repeated_id_returns_the_first_event(api: httpx.AsyncClient, tenant: str) -> None:

@@ -10,6 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from hookwire.auth import Principal, authenticate, check_tenant_access
 from hookwire.config import Settings
 from hookwire.errors import Problem
+from hookwire.metrics import Metrics
 from hookwire.storage import Storage
 
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
@@ -26,7 +27,13 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
+def get_metrics(request: Request) -> Metrics:
+    metrics: Metrics = request.app.state.metrics
+    return metrics
+
+
 StorageDep = Annotated[Storage, Depends(get_storage)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 

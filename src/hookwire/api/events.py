@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
 
-from hookwire.api.deps import StorageDep, TenantDep
+from hookwire.api.deps import MetricsDep, StorageDep, TenantDep
 from hookwire.api.models import (
     CLIENT_ID_PATTERN,
     DeliveryPublic,
@@ -54,6 +54,7 @@ async def create_event(
     tenant_id: TenantDep,
     body: EventCreate,
     storage: StorageDep,
+    metrics: MetricsDep,
     response: Response,
     idempotency_key: Annotated[
         str | None,
@@ -69,13 +70,17 @@ async def create_event(
     event, created = await trigger_event(
         storage, tenant_id, body.event, body.data, body.id, idempotency_key
     )
-    if not created:
+    deliveries = sum(1 for d in event.deliveries if d.state != "skipped")
+    if created:
+        metrics.events_accepted.inc()
+        metrics.deliveries_created.inc(deliveries)
+    else:
         response.headers["Idempotent-Replayed"] = "true"
     return EventAccepted(
         id=event.id,
         event=event.event_type,
         triggered_at=event.triggered_at,
-        deliveries=sum(1 for d in event.deliveries if d.state != "skipped"),
+        deliveries=deliveries,
     )
 
 
