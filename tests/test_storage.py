@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from hookwire.payload import build_payload
 from hookwire.storage import Conflict, InvalidCursor, NotFound, Storage
-from hookwire.storage.tables import api_keys, deliveries, events, webhooks
+from hookwire.storage.tables import api_keys, deliveries, events, log_entries, webhooks
 
 WEBHOOK = {
     "name": "orders",
@@ -183,14 +183,20 @@ async def test_same_event_id_in_two_tenants_does_not_collide(storage: Storage) -
 async def test_deleting_a_tenant_removes_its_data(storage: Storage) -> None:
     await storage.create_tenant("Acme", "acme")
     await storage.create_webhook("acme", WEBHOOK)
+    suspended = await storage.create_webhook("acme", WEBHOOK)
+    async with storage.write() as conn:  # its deliveries are skipped, with a log entry
+        await conn.execute(
+            webhooks.update().where(webhooks.c.id == suspended.id).values(status="suspended")
+        )
     await storage.create_api_key("hw_tenant_key-for-deletion-test-0123456789", "acme", "k")
     now = datetime.now(UTC)
-    await storage.accept_event("acme", None, "license.created", b"{}", now)
+    event, _ = await storage.accept_event("acme", None, "license.created", b"{}", now)
+    assert sorted(d.state for d in event.deliveries) == ["pending", "skipped"]
     await storage.delete_tenant("acme")
     assert await storage.find_api_key("hw_tenant_key-for-deletion-test-0123456789") is None
     with pytest.raises(NotFound):
         await storage.get_tenant("acme")
     async with storage.read() as conn:
-        for table in (webhooks, events, deliveries):
+        for table in (webhooks, events, deliveries, log_entries):
             count = await conn.scalar(sa.select(sa.func.count()).select_from(table))
             assert count == 0, table.name

@@ -95,7 +95,12 @@ class CatalogStore(StorageBase):
         async with self.write() as conn:
             # Children first: SQLite and PostgreSQL both cascade, but doing it
             # explicitly keeps the cost visible and the order deterministic.
-            for table in (t.log_entries, t.deliveries, t.events, t.webhooks, t.api_keys):
+            # Log entries go by webhook, which their index leads with.
+            tenant_webhooks = sa.select(t.webhooks.c.id).where(t.webhooks.c.tenant_id == tenant_id)
+            await conn.execute(
+                t.log_entries.delete().where(t.log_entries.c.webhook_id.in_(tenant_webhooks))
+            )
+            for table in (t.deliveries, t.events, t.webhooks, t.api_keys):
                 await conn.execute(table.delete().where(table.c.tenant_id == tenant_id))
             result = await conn.execute(t.tenants.delete().where(t.tenants.c.id == tenant_id))
             if result.rowcount == 0:
