@@ -200,3 +200,21 @@ async def test_deleting_a_tenant_removes_its_data(storage: Storage) -> None:
         for table in (webhooks, events, deliveries, log_entries):
             count = await conn.scalar(sa.select(sa.func.count()).select_from(table))
             assert count == 0, table.name
+
+
+async def test_a_webhooks_pending_deliveries_are_listed_oldest_first(storage: Storage) -> None:
+    await storage.create_tenant("Acme", "acme")
+    await storage.create_tenant("Other", "other")
+    hook = await storage.create_webhook("acme", WEBHOOK)
+    ids = []
+    for _ in range(3):
+        now = datetime.now(UTC)
+        event, _ = await storage.accept_event("acme", None, "license.created", b"{}", now)
+        ids.append(event.deliveries[0].id)
+    async with storage.write() as conn:  # the middle one is done
+        await conn.execute(
+            deliveries.update().where(deliveries.c.id == ids[1]).values(state="succeeded")
+        )
+    pending = await storage.list_pending_deliveries("acme", hook.id)
+    assert [d.id for d in pending] == [ids[0], ids[2]]
+    assert await storage.list_pending_deliveries("other", hook.id) == []

@@ -39,14 +39,13 @@ RESULTS = {"succeeded": True, "failed": False}
 
 @dataclass(frozen=True, slots=True)
 class LogFilters:
-    """The event log's filters, page and watched delivery, as they travel in the URL."""
+    """The event log's filters and page, as they travel in the URL."""
 
     result: str = ""
     event: str = ""
     since: datetime | None = None
     until: datetime | None = None
     cursor: str | None = None
-    watch: str | None = None
 
     @classmethod
     def from_query(cls, query: QueryParams) -> LogFilters:
@@ -57,7 +56,6 @@ class LogFilters:
             since=parse_moment(query.get("since", ""), query.get("since_local", ""), "since"),
             until=parse_moment(query.get("until", ""), query.get("until_local", ""), "until"),
             cursor=query.get("cursor") or None,
-            watch=query.get("watch") or None,
         )
 
     @property
@@ -71,7 +69,6 @@ class LogFilters:
             "since": _iso(self.since),
             "until": _iso(self.until),
             "cursor": self.cursor or "",
-            "watch": self.watch or "",
         }
         encoded = urlencode({k: v for k, v in pairs.items() if v})
         return f"?{encoded}" if encoded else ""
@@ -96,7 +93,7 @@ async def log_context(
         since=filters.since,
         until=filters.until,
     )
-    pending = await pending_deliveries(storage, webhook, filters.watch)
+    pending = await pending_deliveries(storage, webhook)
     page_url = tenant_url(tenant_id, "webhooks", webhook.id)
     return {
         "entries": page.items,
@@ -197,10 +194,10 @@ async def delivery_page(delivery_id: str, request: Request, tv: TenantViewDep) -
 
 @router.post("/t/{tenant_id}/deliveries/{delivery_id}/resend")
 async def resend_delivery(delivery_id: str, request: Request, tv: TenantViewDep) -> Response:
-    """Send the delivery again now; the webhook page then watches it until it is done."""
+    """Send the delivery again now; the webhook page then refreshes until it is done."""
     delivery = await storage_of(request).resend_delivery(tv.id, delivery_id)
-    query = urlencode({"notice": "resent", "watch": delivery.id})
-    return redirect(request, tenant_url(tv.id, "webhooks", delivery.webhook_id) + "?" + query)
+    url = tenant_url(tv.id, "webhooks", delivery.webhook_id) + "?notice=resent"
+    return redirect(request, url)
 
 
 @router.post("/t/{tenant_id}/webhooks/{webhook_id}/recover")

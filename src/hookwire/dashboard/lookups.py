@@ -5,13 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from hookwire.service import TEST_EVENT_TYPE
-from hookwire.storage import NotFound, Storage
+from hookwire.storage import Storage
 from hookwire.storage.base import MAX_PAGE_LIMIT, utcnow
 from hookwire.storage.records import Delivery, EventType, Webhook
 
-# How many of the tenant's latest events are looked at to find a webhook's
-# pending deliveries: new events and test events are among them.
-RECENT_EVENTS_SCANNED = 100
 POLL_MIN_SECONDS = 2
 # With nothing pending a page still looks for new events now and then.
 IDLE_POLL_SECONDS = 15
@@ -47,29 +44,9 @@ async def webhook_names(storage: Storage, tenant_id: str) -> dict[str, str]:
         cursor = page.next_cursor
 
 
-async def pending_deliveries(
-    storage: Storage, webhook: Webhook, watched_delivery_id: str | None = None
-) -> list[Delivery]:
-    """The webhook's deliveries still pending among its recent events (and a watched one).
-
-    A resent delivery may belong to an old event, so the page that resent it
-    names it (``watched_delivery_id``) to keep an eye on it too.
-    """
-    page = await storage.list_events(webhook.tenant_id, RECENT_EVENTS_SCANNED, None)
-    pending = {
-        d.id: d
-        for event in page.items
-        for d in event.deliveries
-        if d.webhook_id == webhook.id and d.state == "pending"
-    }
-    if watched_delivery_id and watched_delivery_id not in pending:
-        try:
-            watched = await storage.get_delivery(webhook.tenant_id, watched_delivery_id)
-        except NotFound:
-            watched = None
-        if watched is not None and watched.webhook_id == webhook.id and watched.state == "pending":
-            pending[watched.id] = watched
-    return list(pending.values())
+async def pending_deliveries(storage: Storage, webhook: Webhook) -> list[Delivery]:
+    """The webhook's deliveries still pending (new, retrying, resent or recovered)."""
+    return await storage.list_pending_deliveries(webhook.tenant_id, webhook.id)
 
 
 def poll_seconds(pending: list[Delivery], lease_seconds: float, now: datetime | None = None) -> int:

@@ -338,6 +338,25 @@ class DeliveryStore(WebhookStore):
             raise NotFound(f"delivery {delivery_id!r} not found")
         return delivery_record(row)
 
+    async def list_pending_deliveries(
+        self, tenant_id: str, webhook_id: str, limit: int = 100
+    ) -> list[Delivery]:
+        """A webhook's pending deliveries, oldest first (served by its (webhook, state) index)."""
+        async with self.read() as conn:
+            rows = (
+                await conn.execute(
+                    _d.select()
+                    .where(
+                        _d.c.webhook_id == webhook_id,
+                        _d.c.state == "pending",
+                        _d.c.tenant_id == tenant_id,
+                    )
+                    .order_by(_d.c.created_at)
+                    .limit(limit)
+                )
+            ).all()
+        return [delivery_record(r) for r in rows]
+
     def _due_now(self, now: datetime) -> dict[str, Any]:
         return {
             "state": "pending",
