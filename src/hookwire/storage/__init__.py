@@ -6,10 +6,10 @@ small; API, dashboard and worker call its methods and never see a table.
 
 from __future__ import annotations
 
+from hookwire.storage.accept import AcceptStore
 from hookwire.storage.base import Conflict, InvalidCursor, NotFound, create_engine
 from hookwire.storage.catalog import CatalogStore
 from hookwire.storage.deliveries import DeliveryStore
-from hookwire.storage.events import EventStore
 from hookwire.storage.logs import LogStore
 from hookwire.storage.webhooks import WebhookStore
 
@@ -17,5 +17,5 @@ __all__ = ["Conflict", "InvalidCursor", "NotFound", "Storage", "create_engine"]
 
 
 # DeliveryStore extends WebhookStore (it builds Webhook records), so it comes first.
-class Storage(CatalogStore, DeliveryStore, WebhookStore, EventStore, LogStore):
+class Storage(CatalogStore, DeliveryStore, WebhookStore, AcceptStore, LogStore):
     """Every database operation hookwire performs, on SQLite or PostgreSQL."""

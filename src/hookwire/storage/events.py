@@ -1,14 +1,11 @@
-"""Events: accepting one (with its deliveries, atomically) and reading them back."""
+"""Events: reading them back (accepting them is in :mod:`hookwire.storage.accept`)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 
-from hookwire.ids import new_id
 from hookwire.storage import tables as t
 from hookwire.storage.base import (
     NotFound,
@@ -56,146 +53,6 @@ def _event(row: sa.Row[Any], deliveries: list[Delivery] | None = None) -> Event:
 
 class EventStore(StorageBase):
     """Operations on events."""
-
-    async def accept_event(
-        self,
-        tenant_id: str,
-        event_id: str | None,
-        event_type: str,
-        payload: bytes,
-        triggered_at: datetime,
-        idempotency_key: str | None = None,
-        only_webhook_id: str | None = None,
-    ) -> tuple[Event, bool]:
-        """Store an event and one delivery per matching webhook in one transaction.
-
-        Matching webhooks are the tenant's active ones that subscribe to the
-        type (or only ``only_webhook_id``, for test events). A suspended one
-        (failing for too long, or deactivated by a 410) gets a ``skipped``
-        delivery with a log entry, so it can be recovered later; one a person
-        disabled gets nothing, as the seed's "Enabled" checkbox promises.
-        Returns ``(event, created)``; ``created`` is False when ``event_id`` or
-        ``idempotency_key`` repeats an earlier event, which is returned instead.
-        """
-        existing = await self._find_repeat(tenant_id, event_id, idempotency_key)
-        if existing is not None:
-            return existing, False
-        event_id = event_id or new_id("evt")
-        try:
-            async with self.write() as conn:
-                if not await conn.scalar(
-                    sa.select(t.tenants.c.id).where(t.tenants.c.id == tenant_id)
-                ):
-                    raise NotFound(f"tenant {tenant_id!r} not found")
-                await conn.execute(
-                    t.events.insert().values(
-                        tenant_id=tenant_id,
-                        id=event_id,
-                        event_type=event_type,
-                        payload=payload,
-                        idempotency_key=idempotency_key,
-                        triggered_at=triggered_at,
-                    )
-                )
-                rows, logs = await self._fan_out(
-                    conn, tenant_id, event_id, event_type, triggered_at, only_webhook_id
-                )
-                if rows:
-                    await conn.execute(t.deliveries.insert(), rows)
-                if logs:
-                    await conn.execute(t.log_entries.insert(), logs)
-                if rows and not self.is_sqlite:
-                    await conn.execute(sa.text(f"NOTIFY {NOTIFY_CHANNEL}"))
-        except IntegrityError:
-            # A concurrent request with the same id or key won the race.
-            existing = await self._find_repeat(tenant_id, event_id, idempotency_key)
-            if existing is None:
-                raise
-            return existing, False
-        self.notify_wakeup()
-        # Built from what was just written: re-reading it would double the cost.
-        event = Event(
-            tenant_id=tenant_id,
-            id=event_id,
-            event_type=event_type,
-            payload=payload,
-            idempotency_key=idempotency_key,
-            triggered_at=triggered_at,
-            deliveries=[
-                Delivery(**{k: v for k, v in row.items() if k != "lease_owner"})
-                for row in sorted(rows, key=lambda r: str(r["id"]))
-            ],
-        )
-        return event, True
-
-    async def _fan_out(
-        self,
-        conn: Any,
-        tenant_id: str,
-        event_id: str,
-        event_type: str,
-        now: datetime,
-        only_webhook_id: str | None,
-    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        query = sa.select(
-            t.webhooks.c.id, t.webhooks.c.events, t.webhooks.c.status, t.webhooks.c.active
-        ).where(t.webhooks.c.tenant_id == tenant_id)
-        if only_webhook_id is not None:
-            query = query.where(t.webhooks.c.id == only_webhook_id)
-        else:
-            query = query.where(
-                sa.or_(t.webhooks.c.active.is_(True), t.webhooks.c.status == "suspended")
-            )
-        rows: list[dict[str, Any]] = []
-        logs: list[dict[str, Any]] = []
-        for hook in (await conn.execute(query)).all():
-            if only_webhook_id is None and "*" not in hook.events and event_type not in hook.events:
-                continue
-            skipped = hook.status == "suspended" and only_webhook_id is None
-            delivery_id = new_id("dlv")
-            rows.append(
-                {
-                    "id": delivery_id,
-                    "tenant_id": tenant_id,
-                    "event_id": event_id,
-                    "webhook_id": hook.id,
-                    "event_type": event_type,
-                    "state": "skipped" if skipped else "pending",
-                    "attempts": 0,
-                    "next_attempt_at": None if skipped else now,
-                    "lease_owner": None,
-                    "next_trigger": "test" if only_webhook_id else "scheduled",
-                    "retry_reason": None,
-                    "last_status_code": None,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-            )
-            if skipped:
-                logs.append(
-                    {
-                        "id": new_id("log"),
-                        "tenant_id": tenant_id,
-                        "delivery_id": delivery_id,
-                        "webhook_id": hook.id,
-                        "event_id": event_id,
-                        "event_type": event_type,
-                        "attempt": 0,
-                        "trigger": "scheduled",
-                        "sent_at": None,
-                        "received_at": None,
-                        "duration_ms": None,
-                        "status_code": None,
-                        "success": False,
-                        "retry_reason": None,
-                        "error": SKIPPED_ERROR,
-                        "request_headers": {},
-                        "response_headers": None,
-                        "response_body": None,
-                        "created_at": now,
-                    }
-                )
-        return rows, logs
 
     async def _find_repeat(
         self, tenant_id: str, event_id: str | None, idempotency_key: str | None
