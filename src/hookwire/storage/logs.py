@@ -43,30 +43,54 @@ def log_entry_record(row: sa.Row[Any]) -> LogEntry:
     )
 
 
-def log_entry_rows(results: Sequence[AttemptResult]) -> list[dict[str, Any]]:
-    """The log_entries rows of finished attempts, ready for one executemany insert."""
+# The columns of log_entry_rows' values, in their order.
+LOG_ENTRY_COLUMNS = (
+    "id",
+    "tenant_id",
+    "delivery_id",
+    "webhook_id",
+    "event_id",
+    "event_type",
+    "attempt",
+    "trigger",
+    "sent_at",
+    "received_at",
+    "duration_ms",
+    "status_code",
+    "success",
+    "retry_reason",
+    "error",
+    "request_headers",
+    "response_headers",
+    "response_body",
+    "created_at",
+)
+
+
+def log_entry_rows(results: Sequence[AttemptResult]) -> list[tuple[Any, ...]]:
+    """The log_entries rows of finished attempts, values in ``LOG_ENTRY_COLUMNS`` order."""
     return [
-        {
-            "id": new_id("log"),
-            "tenant_id": r.tenant_id,
-            "delivery_id": r.delivery_id,
-            "webhook_id": r.webhook_id,
-            "event_id": r.event_id,
-            "event_type": r.event_type,
-            "attempt": r.attempt,
-            "trigger": r.trigger,
-            "sent_at": r.sent_at,
-            "received_at": r.received_at,
-            "duration_ms": r.duration_ms,
-            "status_code": r.status_code,
-            "success": r.success,
-            "retry_reason": r.retry_reason,
-            "error": r.error,
-            "request_headers": r.request_headers,
-            "response_headers": r.response_headers,
-            "response_body": r.response_body,
-            "created_at": r.finished_at,
-        }
+        (
+            new_id("log"),
+            r.tenant_id,
+            r.delivery_id,
+            r.webhook_id,
+            r.event_id,
+            r.event_type,
+            r.attempt,
+            r.trigger,
+            r.sent_at,
+            r.received_at,
+            r.duration_ms,
+            r.status_code,
+            r.success,
+            r.retry_reason,
+            r.error,
+            r.request_headers,
+            r.response_headers,
+            r.response_body,
+            r.finished_at,
+        )
         for r in results
     ]
 
