@@ -28,6 +28,8 @@ class Lane:
     """One webhook's share of a worker."""
 
     in_flight: int = 0
+    # Tasks sending this lane's deliveries one after another (at most max_concurrency).
+    consumers: int = 0
     backlog: deque[Held] = field(default_factory=deque)
     # Monotonic time before which the rate limit allows no new request.
     next_start_at: float = 0.0
@@ -38,7 +40,7 @@ class Lane:
         return bool(self.backlog) or self.in_flight >= max_concurrency
 
     def idle(self) -> bool:
-        return self.in_flight == 0 and not self.backlog and not self.timer_armed
+        return self.consumers == 0 and not self.backlog and not self.timer_armed
 
     def wait_before_start(self, now: float, rate_limit: int | None) -> float:
         """Seconds until the rate limit allows the next request (0: start now, and counted)."""

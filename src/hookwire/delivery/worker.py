@@ -75,7 +75,9 @@ class Worker:
         self._sender = Sender(settings)
         self._targets: dict[str, Target] = {}
         self._lanes: dict[str, Lane] = {}
-        self._tasks: dict[asyncio.Task[None], ClaimedDelivery] = {}
+        # Each lane's consumers: tasks that send its deliveries one after another.
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._in_flight = 0
         self._held = 0
         self._to_release: list[ClaimedDelivery] = []
         self._results: list[AttemptResult] = []
@@ -241,7 +243,7 @@ class Worker:
     # --- claiming and dispatching -----------------------------------------
 
     def _free_slots(self) -> int:
-        return self.settings.max_in_flight - len(self._tasks) - self._held
+        return self.settings.max_in_flight - self._in_flight - self._held
 
     def _on_wakeup(self) -> None:
         self._more_work = True
@@ -306,22 +308,18 @@ class Worker:
             self._pump(webhook_id)
 
     def _pump(self, webhook_id: str) -> None:
-        """Start as many of the lane's waiting deliveries as its limits allow."""
+        """Start enough consumers for the lane's waiting deliveries, as its limit allows.
+
+        A consumer sends one delivery after another while its lane has more:
+        one long-lived task per concurrent slot costs less than a task per request.
+        """
         lane = self._lanes[webhook_id]
-        target = self._targets[webhook_id]
-        while lane.backlog and lane.in_flight < target.max_concurrency:
-            wait = lane.wait_before_start(time.monotonic(), target.rate_limit)
-            if wait > 0:
-                if not lane.timer_armed:
-                    lane.timer_armed = True
-                    asyncio.get_running_loop().call_later(wait, self._on_rate_timer, webhook_id)
-                return
-            delivery = lane.backlog.popleft().delivery
-            self._held -= 1
-            lane.in_flight += 1
-            task = asyncio.create_task(self._attempt(target, delivery))
-            self._tasks[task] = delivery
-            task.add_done_callback(self._on_attempt_done)
+        wanted = min(self._targets[webhook_id].max_concurrency, lane.in_flight + len(lane.backlog))
+        for _ in range(wanted - lane.consumers):
+            lane.consumers += 1
+            task = asyncio.create_task(self._consume(webhook_id, lane))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     def _on_rate_timer(self, webhook_id: str) -> None:
         lane = self._lanes.get(webhook_id)
@@ -332,29 +330,50 @@ class Worker:
         self._wake.set()
 
     def _forget_if_idle(self, webhook_id: str, lane: Lane) -> None:
-        if lane.idle():
+        if lane.idle() and self._lanes.get(webhook_id) is lane:
             del self._lanes[webhook_id]
 
-    async def _attempt(self, target: Target, delivery: ClaimedDelivery) -> None:
-        outcome = await self._sender.send(target, delivery)
-        self._add_result(self._result(delivery, outcome))
+    async def _consume(self, webhook_id: str, lane: Lane) -> None:
+        try:
+            while lane.backlog:
+                target = self._targets[webhook_id]
+                wait = lane.wait_before_start(time.monotonic(), target.rate_limit)
+                if wait > 0:
+                    if not lane.timer_armed:
+                        lane.timer_armed = True
+                        asyncio.get_running_loop().call_later(wait, self._on_rate_timer, webhook_id)
+                    return
+                delivery = lane.backlog.popleft().delivery
+                self._held -= 1
+                lane.in_flight += 1
+                self._in_flight += 1
+                await self._attempt(target, lane, delivery)
+        finally:
+            lane.consumers -= 1
+            self._forget_if_idle(webhook_id, lane)
 
-    def _on_attempt_done(self, task: asyncio.Task[None]) -> None:
-        delivery = self._tasks.pop(task)
-        webhook_id = delivery.webhook_id
-        lane = self._lanes[webhook_id]
-        was_saturated = lane.saturated(self._targets[webhook_id].max_concurrency)
-        lane.in_flight -= 1
-        if task.cancelled() or task.exception() is not None:
-            if not task.cancelled():
-                log.error("delivery %s: unexpected error", delivery.id, exc_info=task.exception())
-            self._to_release.append(delivery)
-        if lane.backlog:
-            self._pump(webhook_id)
-        elif was_saturated:
-            self._more_work = True  # its due deliveries were left out of claims until now
-        self._forget_if_idle(webhook_id, lane)
-        self._wake.set()
+    async def _attempt(self, target: Target, lane: Lane, delivery: ClaimedDelivery) -> None:
+        """Send one delivery and buffer its result; give it back if that cannot finish."""
+        recorded = False
+        try:
+            outcome = await self._sender.send(target, delivery)
+            self._add_result(self._result(delivery, outcome))
+            recorded = True
+        except Exception:
+            log.exception("delivery %s: unexpected error", delivery.id)
+        finally:
+            if not recorded:  # an unexpected error, or cut off at shutdown
+                self._to_release.append(delivery)
+            was_saturated = lane.saturated(target.max_concurrency)
+            lane.in_flight -= 1
+            self._in_flight -= 1
+            if lane.backlog:
+                # This consumer takes the next; more start if the limit was raised.
+                if lane.consumers < self._targets[delivery.webhook_id].max_concurrency:
+                    self._pump(delivery.webhook_id)
+            elif was_saturated:
+                self._more_work = True  # its due deliveries were left out of claims until now
+            self._wake.set()
 
     async def _release_pending(self) -> None:
         """Give back what failed to start or waited in a lane too long."""
