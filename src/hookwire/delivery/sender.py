@@ -145,7 +145,8 @@ def describe_status(status: int) -> str | None:
 async def _read_limited(content: aiohttp.StreamReader, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
-    while size < limit:
+    # at_eof(): a body already read to its end needs no further read call.
+    while size < limit and not content.at_eof():
         chunk = await content.read(limit - size)
         if not chunk:
             break
