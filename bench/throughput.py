@@ -12,9 +12,9 @@ another process on 127.0.0.1:
   SQLite file or PostgreSQL database.
 
 The events and deliveries are written before the clock starts (accepting
-events is a separate cost, measured by ``accept``: events/s through
-``Storage.accept_event``). Rates are deliveries per wall-clock second and per
-CPU-second of this process; the verdict is the median ratio hookwire / bare.
+events is a separate cost: ``python -m bench.accept``). Rates are deliveries
+per wall-clock second and per CPU-second of this process; the verdict is the
+median ratio hookwire / bare.
 """
 
 from __future__ import annotations
@@ -22,34 +22,29 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 import sqlalchemy as sa
-from cryptography.fernet import Fernet
 
+from bench.common import fresh_storage
 from hookwire.config import Settings
-from hookwire.crypto import TokenCipher
 from hookwire.delivery import Worker
 from hookwire.ids import new_id
-from hookwire.migrate import migrate
 from hookwire.payload import build_payload
-from hookwire.storage import Storage, create_engine
+from hookwire.storage import Storage
 from hookwire.storage import tables as t
 from hookwire.storage.base import utcnow
 
 WEBHOOKS = 10
 CONCURRENCY_PER_WEBHOOK = 10
-PG_ADMIN_URL = os.environ.get("HOOKWIRE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1/test")
 DATA = {"key": "D08B53-C564F8-463EA5-F16A15-E35D6E-D2559B", "email": "someone@example.com"}
 
 
@@ -153,42 +148,10 @@ async def prepare(storage: Storage, url: str, count: int) -> None:
         await conn.execute(t.deliveries.insert(), deliveries)
 
 
-async def accept_rate(storage: Storage, count: int) -> Run:
-    async def work() -> None:
-        for _ in range(count):
-            await storage.accept_event(
-                "bench",
-                None,
-                "license.created",
-                build_payload("license.created", DATA, utcnow()),
-                utcnow(),
-            )
-
-    return await _timed("accept", count, work())
-
-
-async def hookwire_run(backend: str, url: str, count: int, workdir: Path) -> tuple[Run, Run]:
-    if backend == "sqlite":
-        db_url, drop = f"sqlite+aiosqlite:///{workdir / f'{uuid.uuid4().hex}.db'}", None
-    else:
-        import asyncpg
-
-        name = f"hookwire_bench_{uuid.uuid4().hex[:10]}"
-        admin = await asyncpg.connect(PG_ADMIN_URL)
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        await admin.close()
-        db_url = "postgresql+asyncpg://" + PG_ADMIN_URL.split("://", 1)[1].rsplit("/", 1)[0]
-        db_url, drop = f"{db_url}/{name}", name
-    storage = Storage(create_engine(db_url), TokenCipher(Fernet.generate_key()))
-    try:
-        await migrate(storage.engine)
+async def hookwire_run(backend: str, url: str, count: int, workdir: Path) -> Run:
+    async with fresh_storage(backend, workdir) as storage:
         await prepare(storage, url, count)
-        settings = Settings(
-            database_url=db_url,
-            data_dir=workdir,
-            allow_private_networks=True,
-            admin_key="unused-bench-key",
-        )
+        settings = Settings(data_dir=workdir, allow_private_networks=True, admin_key="unused-key")
         before = received(url)
         async with Worker(storage, settings) as worker:
             run = await _timed(
@@ -200,19 +163,9 @@ async def hookwire_run(backend: str, url: str, count: int, workdir: Path) -> tup
                 .select_from(t.deliveries)
                 .where(t.deliveries.c.state == "succeeded")
             )
-        assert delivered == count, f"{delivered} of {count} delivered"
-        assert received(url) - before == count, "the receiver saw duplicates or losses"
-        accepted = await accept_rate(storage, max(count // 10, 200))
-        accepted.name = f"accept/{backend}"
-        return run, accepted
-    finally:
-        await storage.close()
-        if drop:
-            import asyncpg
-
-            admin = await asyncpg.connect(PG_ADMIN_URL)
-            await admin.execute(f'DROP DATABASE IF EXISTS "{drop}" WITH (FORCE)')
-            await admin.close()
+    assert delivered == count, f"{delivered} of {count} delivered"
+    assert received(url) - before == count, "the receiver saw duplicates or losses"
+    return run
 
 
 def received(url: str) -> int:
@@ -254,7 +207,7 @@ async def main(deliveries: int, repeats: int, backends: list[str]) -> None:
                     )
                 ]
                 for backend in backends:
-                    batch += await hookwire_run(backend, url, deliveries, Path(tmp))
+                    batch.append(await hookwire_run(backend, url, deliveries, Path(tmp)))
                 for run in batch:
                     runs.setdefault(run.name, []).append(run)
                     print(
@@ -275,9 +228,7 @@ async def main(deliveries: int, repeats: int, backends: list[str]) -> None:
     for name, measured in runs.items():
         wall = statistics.median(r.per_second for r in measured)
         cpu = statistics.median(r.per_cpu_second for r in measured)
-        ratio = (
-            "" if name.startswith("accept") else f"{cpu / bare:.2f} (wall {wall / bare_wall:.2f})"
-        )
+        ratio = f"{cpu / bare:.2f} (wall {wall / bare_wall:.2f})"
         print(f"{name:<20} {wall:8.0f} {cpu:10.0f} {ratio:>20}")
 
 
