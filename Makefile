@@ -37,7 +37,7 @@ typecheck: install
 	$(BIN)/mypy
 
 bench: install
-	$(BIN)/python -m bench.throughput
+	$(BIN)/python -m bench.throughput --deliveries 5000 --repeats 3
 
 # Re-pin after changing dependencies in pyproject.toml.
 lock: install
