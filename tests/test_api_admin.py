@@ -29,6 +29,9 @@ async def test_event_type_lifecycle(api: httpx.AsyncClient) -> None:
     r = await api.patch("/v1/event-types/license.created", json={"schema": None})
     assert r.status_code == 200 and r.json()["schema"] is None
 
+    r = await api.patch("/v1/event-types/license.created", json={"description": None})
+    assert r.status_code == 200 and r.json()["description"] == ""
+
     r = await api.get("/v1/event-types")
     assert [e["name"] for e in r.json()["data"]] == ["license.created"]
     assert r.json()["nextCursor"] is None

@@ -135,3 +135,33 @@ async def test_openapi_describes_every_route(api: httpx.AsyncClient) -> None:
     assert create["responses"]["201"]["content"]["application/json"]["schema"]
     assert "WebhookPublic" in spec["components"]["schemas"]
     assert ADMIN_KEY not in str(spec)
+
+
+async def test_openapi_documents_every_error_as_problem_json(api: httpx.AsyncClient) -> None:
+    spec = (await api.get("/openapi.json")).json()
+    problem = spec["components"]["schemas"]["Problem"]
+    assert {"type", "title", "status", "detail"} <= set(problem["required"])
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            errors = {s: r for s, r in responses.items() if s[0] in "45"}
+            for status, response in errors.items():
+                assert list(response["content"]) == [PROBLEM], (method, path, status)
+            if path.startswith("/v1/"):
+                assert {"401", "403", "404"} <= set(errors), (method, path)
+            if method in ("post", "patch"):
+                assert {"413", "422"} <= set(errors), (method, path)
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+
+
+async def test_an_empty_cursor_means_the_first_page(api: httpx.AsyncClient) -> None:
+    assert (await api.post("/v1/tenants", json={"name": "A"})).status_code == 201
+    r = await api.get("/v1/tenants", params={"cursor": ""})
+    assert r.status_code == 200 and len(r.json()["data"]) == 1
+
+
+async def test_validator_messages_read_as_written(api: httpx.AsyncClient) -> None:
+    assert (await api.post("/v1/tenants", json={"id": "acme", "name": "A"})).status_code == 201
+    r = await api.post("/v1/tenants/acme/webhooks", json={"name": "n", "url": ""})
+    message = {e["field"]: e["message"] for e in r.json()["errors"]}["url"]
+    assert message == "the URL must be absolute and start with http:// or https://"

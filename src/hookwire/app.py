@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from hookwire import __version__
 from hookwire.api import admin, deliveries, events, system, webhooks
+from hookwire.api.openapi import problem_openapi
 from hookwire.config import Settings
 from hookwire.crypto import TokenCipher, load_or_create_secret_key
 from hookwire.dashboard import mount_dashboard
@@ -89,6 +90,7 @@ def create_app(settings: Settings, storage: Storage | None = None) -> FastAPI:
     app.state.storage = storage
     app.state.metrics = Metrics()
     install_problem_handlers(app)
+    app.openapi = lambda: problem_openapi(app)  # type: ignore[method-assign]
     for module in (system, admin, webhooks, events, deliveries):
         app.include_router(module.router)
     mount_dashboard(app)

@@ -76,7 +76,9 @@ def _field_path(loc: tuple[Any, ...]) -> str:
 def validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     errors = []
     for err in exc.errors():
-        message = str(err.get("msg", "invalid value"))
+        # pydantic prefixes messages of our validators' ValueErrors; the
+        # message itself is written for a person already.
+        message = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
         if err.get("type") == "json_invalid":
             message = "the body is not valid JSON: " + str(err.get("ctx", {}).get("error", ""))
         errors.append({"field": _field_path(tuple(err.get("loc", ()))), "message": message})

@@ -18,7 +18,6 @@ from hookwire.api.models import (
     TenantPublic,
     TenantUpdate,
 )
-from hookwire.errors import invalid
 from hookwire.ids import new_api_key
 from hookwire.storage.records import EventType, Tenant
 from hookwire.validation import check_json_schema
@@ -79,8 +78,8 @@ async def update_event_type(
         changes["schema"] = changes.pop("schema_")
         if changes["schema"] is not None:
             check_json_schema(changes["schema"])
-    if changes.get("description", "") is None:
-        raise invalid("description", 'must be a string (use "" to clear it)')
+    if "description" in changes and changes["description"] is None:
+        changes["description"] = ""  # null clears it, as "" does
     if not changes:
         return _event_type(await storage.get_event_type(name))
     return _event_type(await storage.update_event_type(name, changes))

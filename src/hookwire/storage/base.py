@@ -155,7 +155,7 @@ def page_after(
     columns: tuple[sa.ColumnElement[Any], ...], cursor: str | None, *, descending: bool
 ) -> sa.ColumnElement[bool] | None:
     """The keyset condition for rows after ``cursor`` in the given order."""
-    if cursor is None:
+    if not cursor:  # absent, or empty as in ?cursor= (the first page)
         return None
     values = decode_cursor(cursor, timestamp_first=len(columns) > 1)
     if len(values) != len(columns):
