@@ -9,13 +9,14 @@ import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import pytest
 import uvicorn
 from click.testing import CliRunner
 
 from hookwire.app import create_app
 from hookwire.cli import main
 from hookwire.config import Settings
-from hookwire.demo import DEMO_EVENTS, describe, run_demo
+from hookwire.demo import DEMO_EVENTS, DemoError, DemoResult, describe, run_demo
 from hookwire.storage import Storage
 from tests.conftest import ADMIN_KEY
 from tests.receivers import Receiver, quick
@@ -69,12 +70,28 @@ async def test_the_demo_delivers_signed_licensing_events(
 async def test_the_demo_explains_a_refused_private_address(
     storage: Storage, settings: Settings
 ) -> None:
+    # The local receiver's URL is refused when the demo's webhook is created.
     guarded = quick(settings, allow_private_networks=False)
     async with Receiver() as receiver, serving(guarded, storage) as url:
-        result = await run_demo(url, ADMIN_KEY, receiver.url, None)
+        with pytest.raises(DemoError) as caught:
+            await run_demo(url, ADMIN_KEY, receiver.url, None)
     assert receiver.requests == []
-    assert all(e["error"].startswith("address not allowed") for e in result.log)
-    assert "HOOKWIRE_ALLOW_PRIVATE_NETWORKS=true" in describe(result, url)
+    message = str(caught.value)
+    assert "answered 422: url: 127.0.0.1 is a loopback address" in message
+    assert "HOOKWIRE_ALLOW_PRIVATE_NETWORKS" in message
+
+
+def test_the_demo_explains_a_delivery_refused_by_a_worker() -> None:
+    # A `hookwire worker` without HOOKWIRE_ALLOW_PRIVATE_NETWORKS beside a server with it.
+    entry = {
+        "event": "license.created",
+        "attempt": 1,
+        "sentAt": None,
+        "statusCode": None,
+        "error": "address not allowed: 127.0.0.1 is a loopback address",
+    }
+    result = DemoResult("t", "wh", "http://127.0.0.1:8000/", "tok", ["ev"], [entry])
+    assert "HOOKWIRE_ALLOW_PRIVATE_NETWORKS=true" in describe(result, "http://127.0.0.1:8080")
 
 
 def test_the_demo_says_when_hookwire_is_not_running() -> None:

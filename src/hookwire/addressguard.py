@@ -5,6 +5,13 @@ refused unless the operator allows them. The check happens after DNS
 resolution and the checked addresses are the ones aiohttp connects to, so a
 name cannot resolve to a public address for the check and a private one for the
 connection.
+
+Every decision is made on the host exactly as the HTTP client reads it:
+:func:`parse_url` is yarl's parse, which aiohttp's connector uses, and the
+sender hands that same parsed URL to aiohttp. Python's ``urlsplit`` keeps
+``①②⑦.0.0.1``, ``127。0。0。1`` or fullwidth digits as names while yarl's IDNA
+(UTS 46) mapping turns them into ``127.0.0.1``, so deciding on ``urlsplit``'s
+host would let such URLs connect unchecked.
 """
 
 from __future__ import annotations
@@ -14,7 +21,9 @@ import re
 import socket
 
 from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.helpers import is_ip_address  # the connector's test for skipping DNS
 from aiohttp.resolver import DefaultResolver
+from yarl import URL
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -42,9 +51,17 @@ _REFUSED_V4: tuple[tuple[ipaddress.IPv4Network, str], ...] = (
     (_V4("240.0.0.0/4"), "a reserved address"),
 )
 
-_REFUSED_V6: tuple[tuple[ipaddress.IPv6Network, str], ...] = (
+# Refused before looking at an IPv4 address embedded in the IPv6 one (:: and ::1
+# sit inside ::/96). A Teredo address (RFC 4380) goes through a relay to a
+# client behind a NAT: its embedded IPv4 address says nothing reliable about
+# where the packets end up, so the whole prefix is refused.
+_REFUSED_V6_FIRST: tuple[tuple[ipaddress.IPv6Network, str], ...] = (
     (_V6("::/128"), "the unspecified address"),
     (_V6("::1/128"), "a loopback address"),
+    (_V6("2001::/32"), "a Teredo tunnel address"),
+)
+
+_REFUSED_V6: tuple[tuple[ipaddress.IPv6Network, str], ...] = (
     (_V6("fc00::/7"), "a private (unique local) address"),
     (_V6("fe80::/10"), "a link-local address"),
     (_V6("fec0::/10"), "a site-local address"),
@@ -63,17 +80,36 @@ _IPV4_COMPATIBLE = _V6("::/96")
 _NAT64 = _V6("64:ff9b::/96")
 _LEGACY_IPV4 = re.compile(r"[0-9a-fA-FxX.]+")
 
+# Names that lead into the local machine or network whatever public DNS says,
+# refused when a webhook is saved (at delivery every name is checked after
+# resolution anyway). "localhost" and its subdomains are loopback by RFC 6761;
+# .local is multicast DNS on the local link (RFC 6762); .home.arpa is for home
+# networks (RFC 8375); .internal is reserved by ICANN for private use (cloud
+# metadata lives at metadata.google.internal); .localdomain, .lan, .home and
+# .corp are what routers and distributions hand out, and ICANN will not
+# delegate .home or .corp because so many internal networks use them. Names
+# are compared lower-case without trailing dots, and a name matches when it is
+# one of these or ends in "." plus one of them.
+LOCAL_NAME_SUFFIXES: tuple[str, ...] = (
+    "localhost",
+    "local",
+    "localdomain",
+    "internal",
+    "home.arpa",
+    "lan",
+    "home",
+    "corp",
+)
+
 
 def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    """The IPv4 address an IPv6 address stands for (mapped, compatible, NAT64, 6to4, Teredo)."""
+    """The IPv4 address an IPv6 address stands for (mapped, compatible, NAT64, 6to4)."""
     if ip.ipv4_mapped is not None:
         return ip.ipv4_mapped
     if ip in _IPV4_COMPATIBLE or ip in _NAT64:
         return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
     if ip.sixtofour is not None:
         return ip.sixtofour
-    if ip.teredo is not None:
-        return ip.teredo[1]  # (server, client): the client is where packets go
     return None
 
 
@@ -87,7 +123,7 @@ def _ipv4_reason(ip: ipaddress.IPv4Address) -> str | None:
 
 
 def _ipv6_reason(ip: ipaddress.IPv6Address) -> str | None:
-    for network, what in _REFUSED_V6[:2]:  # :: and ::1 sit inside ::/96
+    for network, what in _REFUSED_V6_FIRST:
         if ip in network:
             return what
     embedded = _embedded_ipv4(ip)
@@ -98,7 +134,7 @@ def _ipv6_reason(ip: ipaddress.IPv6Address) -> str | None:
         if ip in _IPV4_COMPATIBLE:
             return "a deprecated IPv4-compatible address"
         return None
-    for network, what in _REFUSED_V6[2:]:
+    for network, what in _REFUSED_V6:
         if ip in network:
             return what
     if ip not in _GLOBAL_UNICAST_V6 or not ip.is_global:
@@ -139,8 +175,21 @@ class AddressNotAllowed(Exception):
         return f"address not allowed: {self.reason}"
 
 
+def parse_url(url: str) -> URL:
+    """``url`` as aiohttp reads it: yarl's parse, hosts mapped by IDNA (UTS 46).
+
+    Its ``raw_host`` is the host aiohttp's connector connects to or resolves,
+    so the guard decides on it, and the sender sends this very object: the
+    parse that was checked is the parse that is used. Raises ``ValueError``
+    for a URL yarl cannot read.
+    """
+    return URL(url)
+
+
 def _ip_literal(host: str) -> IPAddress | None:
     text = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    # A trailing dot only marks a name as absolute; judge what is left without it.
+    text = text.rstrip(".")
     try:
         return ipaddress.ip_address(text)
     except ValueError:
@@ -154,19 +203,64 @@ def _ip_literal(host: str) -> IPAddress | None:
     return None
 
 
-def check_host(host: str, allow_private: bool) -> None:
-    """Raise :class:`AddressNotAllowed` when ``host`` is an IP literal that is refused.
+def _host_refusal(host: str) -> str | None:
+    """Why ``host`` (a ``raw_host`` of :func:`parse_url`) is refused without DNS, or None."""
+    ip = _ip_literal(host)
+    if ip is None:
+        if is_ip_address(host):
+            # aiohttp connects to such a host without asking the resolver, so
+            # one that cannot be read as an address must not pass unchecked.
+            return f"{host} is not an IP address hookwire can check"
+        return None
+    what = _what_it_is(ip)
+    if what is None:
+        return None
+    shown = host.strip("[]")
+    return f"{shown} is {what}" if shown == str(ip) else f"{shown} is {ip}, {what}"
 
-    aiohttp connects to IP literals without asking the resolver, so the worker
-    calls this before each request. Host names pass here and are checked by
+
+def _local_name_refusal(host: str) -> str | None:
+    name = host.rstrip(".")
+    for suffix in LOCAL_NAME_SUFFIXES:
+        if name == suffix or name.endswith("." + suffix):
+            if suffix == "localhost":
+                return f"{name} is a name of this machine"
+            return f"{name} is a local network name (.{suffix})"
+    if name and "." not in name:
+        # Such names are completed with the search domains of resolv.conf or
+        # found in /etc/hosts: in a container or cluster, services like "db".
+        return f"{name} is a single-label name, which resolves to hosts of the local network"
+    return None
+
+
+def url_refusal(url: str, allow_private: bool) -> str | None:
+    """Why a webhook may not be saved with ``url``, or None. No DNS lookup is made.
+
+    Refused: a host that is, or normalises to, a non-public IP address (in any
+    spelling yarl or the C library accepts), and local names
+    (:data:`LOCAL_NAME_SUFFIXES`, single-label names). Other names are checked
+    after resolution, at delivery. Raises ``ValueError`` for a URL yarl cannot
+    read.
+    """
+    host = parse_url(url).raw_host or ""
+    if allow_private:
+        return None
+    if _ip_literal(host) is not None or is_ip_address(host):
+        return _host_refusal(host)
+    return _local_name_refusal(host)
+
+
+def check_host(host: str, allow_private: bool) -> None:
+    """Raise :class:`AddressNotAllowed` when ``host`` is refused without a DNS lookup.
+
+    ``host`` is the ``raw_host`` of :func:`parse_url`. aiohttp connects to IP
+    literals without asking the resolver, so the sender checks the host of the
+    URL it sends to; names pass here and are checked by
     :class:`GuardedResolver` after resolution.
     """
     if allow_private:
         return
-    ip = _ip_literal(host)
-    if ip is None:
-        return
-    reason = refusal_reason(ip)
+    reason = _host_refusal(host)
     if reason is not None:
         raise AddressNotAllowed(reason)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from hookwire.addressguard import url_refusal
 from hookwire.errors import Problem, invalid
 from hookwire.payload import build_payload
 from hookwire.storage import NotFound, Storage
@@ -13,6 +14,24 @@ from hookwire.storage.records import Delivery, Event
 from hookwire.validation import check_against_schema
 
 TEST_EVENT_TYPE = "webhook.test"
+PUBLIC_ONLY_HINT = (
+    "hookwire delivers only to public addresses (the operator can allow private networks "
+    "with HOOKWIRE_ALLOW_PRIVATE_NETWORKS)"
+)
+
+
+def check_webhook_url(url: str, *, allow_private: bool) -> None:
+    """Raise a 422 about ``url`` when hookwire may not deliver there (see ``url_refusal``).
+
+    Called by the API and the dashboard when a webhook is saved, so a loopback
+    or private URL is refused then rather than at its first delivery.
+    """
+    try:
+        reason = url_refusal(url, allow_private)
+    except ValueError as exc:
+        raise invalid("url", f"the URL cannot be read: {exc}") from None
+    if reason is not None:
+        raise invalid("url", f"{reason}; {PUBLIC_ONLY_HINT}")
 
 
 async def trigger_event(

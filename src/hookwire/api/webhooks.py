@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Response
 
-from hookwire.api.deps import SettingsDep, StorageDep, TenantDep
+from hookwire.api.deps import Cursor, Limit, SettingsDep, StorageDep, TenantDep
 from hookwire.api.models import (
     WEBHOOK_NULLABLE,
     ListResponse,
     WebhookCreate,
     WebhookPublic,
     WebhookUpdate,
-    mask_token,
 )
 from hookwire.errors import Problem
+from hookwire.masking import mask_headers, mask_token
+from hookwire.service import check_webhook_url
 from hookwire.signing import generate_token
 from hookwire.storage import Storage
 from hookwire.storage.base import utcnow
@@ -24,11 +25,10 @@ from hookwire.storage.records import Webhook
 from hookwire.validation import unknown_event_types
 
 router = APIRouter(prefix="/v1/tenants/{tenant_id}/webhooks", tags=["webhooks"])
-Limit = Annotated[int | None, Query(ge=1, le=250, description="Page size (default 50).")]
-Cursor = Annotated[str | None, Query(description="`nextCursor` of the previous page.")]
 
 
 def webhook_public(record: Webhook, *, full_token: bool) -> WebhookPublic:
+    """The webhook as the API shows it; lists (``full_token=False``) mask its secrets."""
     return WebhookPublic(
         id=record.id,
         tenant_id=record.tenant_id,
@@ -38,7 +38,7 @@ def webhook_public(record: Webhook, *, full_token: bool) -> WebhookPublic:
         token=record.token if full_token else mask_token(record.token),
         events=record.events,
         active=record.active,
-        headers=record.headers,
+        headers=record.headers if full_token else mask_headers(record.headers),
         signature_scheme=record.signature_scheme,
         max_concurrency=record.max_concurrency,
         rate_limit=record.rate_limit,
@@ -65,9 +65,10 @@ async def check_event_names(storage: Storage, events: list[str]) -> None:
 
 @router.post("", status_code=201)
 async def create_webhook(
-    tenant_id: TenantDep, body: WebhookCreate, storage: StorageDep
+    tenant_id: TenantDep, body: WebhookCreate, storage: StorageDep, settings: SettingsDep
 ) -> WebhookPublic:
     """Register a webhook. The token is generated when omitted and shown in full here."""
+    check_webhook_url(body.url, allow_private=settings.allow_private_networks)
     await check_event_names(storage, body.events)
     fields: dict[str, Any] = body.model_dump()
     fields["token"] = body.token or generate_token(body.signature_scheme)
@@ -95,7 +96,11 @@ async def get_webhook(tenant_id: TenantDep, webhook_id: str, storage: StorageDep
 
 @router.patch("/{webhook_id}")
 async def update_webhook(
-    tenant_id: TenantDep, webhook_id: str, body: WebhookUpdate, storage: StorageDep
+    tenant_id: TenantDep,
+    webhook_id: str,
+    body: WebhookUpdate,
+    storage: StorageDep,
+    settings: SettingsDep,
 ) -> WebhookPublic:
     """Change some fields. Setting `active: true` on a suspended webhook re-activates it."""
     changes = body.model_dump(exclude_unset=True)
@@ -106,6 +111,8 @@ async def update_webhook(
             f"these fields cannot be null: {', '.join(nulls)}",
             errors=[{"field": k, "message": "cannot be null"} for k in nulls],
         )
+    if changes.get("url") is not None:
+        check_webhook_url(changes["url"], allow_private=settings.allow_private_networks)
     if "events" in changes:
         await check_event_names(storage, changes["events"])
     if not changes:

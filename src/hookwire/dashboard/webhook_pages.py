@@ -29,9 +29,8 @@ from hookwire.dashboard.render import (
 )
 from hookwire.dashboard.session import TenantViewDep, settings_of, storage_of
 from hookwire.errors import Problem
-from hookwire.service import send_test_event
+from hookwire.service import check_webhook_url, send_test_event
 from hookwire.signing import SCHEME_HOOKWIRE, generate_token
-from hookwire.storage import Storage
 from hookwire.storage.base import utcnow
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
@@ -53,15 +52,24 @@ def new_webhook_values() -> dict[str, Any]:
 
 
 async def _validate(
-    storage: Storage, fields: dict[str, Any], model: type[WebhookCreate] | type[WebhookUpdate]
+    request: Request,
+    fields: dict[str, Any],
+    model: type[WebhookCreate] | type[WebhookUpdate],
 ) -> tuple[WebhookCreate | WebhookUpdate | None, dict[str, str]]:
-    """The validated body, or the errors by field (catalogue names checked in both cases)."""
+    """The validated body, or the errors by field (URL and catalogue names checked in both)."""
+    storage = storage_of(request)
     body: WebhookCreate | WebhookUpdate | None = None
     errors: dict[str, str] = {}
     try:
         body = model.model_validate(fields)
     except ValidationError as exc:
         errors = field_errors(exc)
+    if "url" not in errors and fields.get("url"):
+        allow_private = settings_of(request).allow_private_networks
+        try:
+            check_webhook_url(fields["url"], allow_private=allow_private)
+        except Problem as exc:
+            errors.update(problem_errors(exc, "url"))
     if "events" not in errors:
         try:
             await check_event_names(storage, fields["events"])
@@ -161,7 +169,7 @@ async def create_webhook(request: Request, tv: TenantViewDep) -> Response:
     storage = storage_of(request)
     form = await request.form()
     fields = webhook_fields(form, with_token=True)
-    body, errors = await _validate(storage, fields, WebhookCreate)
+    body, errors = await _validate(request, fields, WebhookCreate)
     if isinstance(body, WebhookCreate):
         data = body.model_dump()
         data["token"] = body.token or generate_token(body.signature_scheme)
@@ -188,7 +196,7 @@ async def edit_webhook(webhook_id: str, request: Request, tv: TenantViewDep) -> 
     current = await storage.get_webhook(tv.id, webhook_id)
     form = await request.form()
     fields = webhook_fields(form, with_token=False)
-    body, errors = await _validate(storage, fields, WebhookUpdate)
+    body, errors = await _validate(request, fields, WebhookUpdate)
     if isinstance(body, WebhookUpdate):
         changes = body.model_dump(exclude_unset=True)
         if changes.get("active") == current.active:
