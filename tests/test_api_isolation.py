@@ -30,7 +30,7 @@ def tenant_routes(settings: Settings) -> list[tuple[str, str]]:
         (method.upper(), path)
         for path, operations in paths.items()
         # api-keys is admin-only: any tenant key gets 403 there, whoever's tenant it names.
-        if path.startswith("/v1/tenants/{tenant_id}/") and not path.endswith("/api-keys")
+        if path.startswith("/v1/tenants/{tenant_id}/") and "/api-keys" not in path
         for method in operations
     ]
 

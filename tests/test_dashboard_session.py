@@ -1,17 +1,22 @@
-"""The dashboard's pure pieces: sealed sessions, redirects after sign-in, forms, polling."""
+"""Dashboard sessions kept on the server (both databases), and the dashboard's pure pieces."""
 
 from __future__ import annotations
 
-import json
+import re
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
-from cryptography.fernet import Fernet
+import sqlalchemy as sa
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
 from hookwire.api.models import WebhookCreate
-from hookwire.crypto import TokenCipher
+from hookwire.app import create_app
+from hookwire.auth import ADMIN, Principal
+from hookwire.config import Settings
+from hookwire.crypto import hash_api_key
 from hookwire.dashboard.forms import (
     field_errors,
     json_object,
@@ -22,44 +27,283 @@ from hookwire.dashboard.forms import (
 from hookwire.dashboard.lookups import IDLE_POLL_SECONDS, POLL_MIN_SECONDS, poll_seconds
 from hookwire.dashboard.render import tenant_url, utc_iso, utc_text
 from hookwire.dashboard.session import (
+    SESSION_COOKIE,
+    SESSION_KIND_KEY,
     SESSION_MAX_AGE_SECONDS,
-    SessionData,
-    open_session,
+    admin_key_fingerprint,
+    hash_session_id,
     safe_next,
-    seal_session,
+    session_principal,
 )
 from hookwire.errors import Problem
-from hookwire.storage.records import Delivery
+from hookwire.storage import Storage
+from hookwire.storage.records import DashboardSession, Delivery
+from hookwire.storage.tables import dashboard_sessions
+from tests.conftest import ADMIN_KEY
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+# --- sessions on the server ---------------------------------------------------------
+
+
+def _browser(settings: Settings, storage: Storage) -> httpx.AsyncClient:
+    """A cookie-keeping client on a fresh app over the shared storage (one per "process")."""
+    transport = httpx.ASGITransport(app=create_app(settings, storage))
+    return httpx.AsyncClient(transport=transport, base_url="http://hookwire.test")
 
 
 @pytest.fixture
-def cipher() -> TokenCipher:
-    return TokenCipher(Fernet.generate_key())
+async def browser(settings: Settings, storage: Storage) -> AsyncIterator[httpx.AsyncClient]:
+    async with _browser(settings, storage) as client:
+        yield client
 
 
-def test_a_sealed_session_opens_again_until_it_expires(cipher: TokenCipher) -> None:
-    data = SessionData(api_key="hw_tenant_abc", csrf_token="csrf-123")
-    sealed = seal_session(cipher, data, NOW)
-    assert "hw_tenant_abc" not in sealed
-    assert open_session(cipher, sealed, NOW + timedelta(hours=1)) == data
-    late = NOW + timedelta(seconds=SESSION_MAX_AGE_SECONDS + 1)
-    assert open_session(cipher, sealed, late) is None
-    assert open_session(cipher, sealed, NOW - timedelta(hours=1)) is None
+async def _sign_in(client: httpx.AsyncClient, key: str) -> str:
+    """Sign in through the form (with its double-submit token); the session cookie's value."""
+    form = await client.get("/signin")
+    match = CSRF_INPUT.search(form.text)
+    assert match is not None
+    response = await client.post("/signin", data={"api_key": key, "csrf_token": match.group(1)})
+    assert response.status_code == 303, response.text
+    session_id = client.cookies.get(SESSION_COOKIE)
+    assert session_id
+    return session_id
 
 
-def test_forged_or_foreign_cookies_do_not_open(cipher: TokenCipher) -> None:
-    sealed = seal_session(cipher, SessionData("k", "c"), NOW)
-    other = TokenCipher(Fernet.generate_key())
-    assert open_session(other, sealed, NOW) is None
-    assert open_session(cipher, sealed[:-4] + "AAAA", NOW) is None
-    assert open_session(cipher, "not a cookie", NOW) is None
-    assert open_session(cipher, "caf\u00e9", NOW) is None
-    # A webhook token encrypted with the same key is no session.
-    assert open_session(cipher, cipher.encrypt("whsec_token"), NOW) is None
-    unsigned_purpose = cipher.encrypt(json.dumps({"k": "k", "c": "c", "t": 0}))
-    assert open_session(cipher, unsigned_purpose, NOW) is None
+async def _csrf_token(client: httpx.AsyncClient, path: str) -> str:
+    page = await client.get(path)
+    assert page.status_code == 200, page.text
+    match = CSRF_INPUT.search(page.text)
+    assert match is not None
+    return match.group(1)
+
+
+async def _tenant_with_key(api: httpx.AsyncClient) -> tuple[str, dict[str, str]]:
+    tenant = await api.post("/v1/tenants", json={"name": "Acme"})
+    assert tenant.status_code == 201, tenant.text
+    tenant_id: str = tenant.json()["id"]
+    key = await api.post(f"/v1/tenants/{tenant_id}/api-keys", json={"name": "dashboard"})
+    assert key.status_code == 201, key.text
+    created: dict[str, str] = key.json()
+    return tenant_id, created
+
+
+def _sent_to_signin(response: httpx.Response, reason: str) -> None:
+    assert response.status_code == 303, response.text
+    assert response.headers["location"].startswith("/signin?next=")
+    assert response.headers["location"].endswith(f"&reason={reason}")
+
+
+async def test_a_cookie_copied_before_sign_out_is_refused_after_it(
+    api: httpx.AsyncClient, browser: httpx.AsyncClient, settings: Settings, storage: Storage
+) -> None:
+    tenant_id, key = await _tenant_with_key(api)
+    session_id = await _sign_in(browser, key["key"])
+    webhooks = tenant_url(tenant_id, "webhooks")
+    token = await _csrf_token(browser, webhooks)
+
+    signed_out = await browser.post("/signout", data={"csrf_token": token})
+    assert signed_out.status_code == 303
+    assert signed_out.headers["location"] == "/signin?reason=signed-out"
+    assert await storage.find_dashboard_session(hash_session_id(session_id)) is None
+    async with _browser(settings, storage) as thief:
+        thief.cookies.set(SESSION_COOKIE, session_id)
+        _sent_to_signin(await thief.get(webhooks), "expired")
+
+
+async def test_signing_in_again_ends_the_earlier_session(
+    api: httpx.AsyncClient, browser: httpx.AsyncClient, storage: Storage
+) -> None:
+    _, key = await _tenant_with_key(api)
+    first = await _sign_in(browser, key["key"])
+    second = await _sign_in(browser, key["key"])
+    assert first != second
+    assert await storage.find_dashboard_session(hash_session_id(first)) is None
+    assert await storage.find_dashboard_session(hash_session_id(second)) is not None
+
+
+async def test_revoking_a_key_signs_out_its_sessions(
+    api: httpx.AsyncClient, browser: httpx.AsyncClient, storage: Storage
+) -> None:
+    tenant_id, key = await _tenant_with_key(api)
+    session_id = await _sign_in(browser, key["key"])
+    webhooks = tenant_url(tenant_id, "webhooks")
+    assert (await browser.get(webhooks)).status_code == 200
+
+    revoked = await api.delete(f"/v1/tenants/{tenant_id}/api-keys/{key['id']}")
+    assert revoked.status_code == 204
+    assert await storage.find_dashboard_session(hash_session_id(session_id)) is None
+    _sent_to_signin(await browser.get(webhooks), "expired")
+
+
+async def test_deleting_the_tenant_ends_its_sessions(
+    api: httpx.AsyncClient, browser: httpx.AsyncClient, storage: Storage
+) -> None:
+    tenant_id, key = await _tenant_with_key(api)
+    session_id = await _sign_in(browser, key["key"])
+    assert (await api.delete(f"/v1/tenants/{tenant_id}")).status_code == 204
+    assert await storage.find_dashboard_session(hash_session_id(session_id)) is None
+    _sent_to_signin(await browser.get(tenant_url(tenant_id, "webhooks")), "expired")
+
+
+async def test_changing_the_configured_admin_key_ends_admin_sessions(
+    api: httpx.AsyncClient, browser: httpx.AsyncClient, settings: Settings, storage: Storage
+) -> None:
+    session_id = await _sign_in(browser, ADMIN_KEY)
+    assert (await browser.get("/tenants")).status_code == 200
+    stored = await storage.find_dashboard_session(hash_session_id(session_id))
+    assert stored is not None and stored.is_admin and stored.api_key_id is None
+    # The row binds the key without holding anything to test guesses of it against.
+    assert stored.admin_key_fingerprint not in (None, hash_api_key(ADMIN_KEY))
+
+    changed = settings.model_copy(update={"admin_key": "hw_admin_the-operator-changed-it-0123"})
+    async with _browser(changed, storage) as restarted:
+        restarted.cookies.set(SESSION_COOKIE, session_id)
+        _sent_to_signin(await restarted.get("/tenants"), "revoked")
+    assert await storage.find_dashboard_session(hash_session_id(session_id)) is None
+    # Changing it back does not bring the session back either.
+    _sent_to_signin(await browser.get("/tenants"), "expired")
+
+
+async def test_the_cookie_holds_a_session_id_not_the_key(
+    api: httpx.AsyncClient, browser: httpx.AsyncClient, storage: Storage
+) -> None:
+    _, key = await _tenant_with_key(api)
+    session_id = await _sign_in(browser, key["key"])
+    assert key["key"] not in session_id and key["prefix"] not in session_id
+    assert key["key"][:8] not in session_id
+    stored = await storage.find_dashboard_session(hash_session_id(session_id))
+    assert stored is not None
+    assert stored.kind == SESSION_KIND_KEY and stored.api_key_id == key["id"]
+    # The database has the id's hash only, and nothing of the key.
+    async with storage.read() as conn:
+        row = (await conn.execute(sa.select(dashboard_sessions))).one()
+    values = {str(v) for v in row}
+    assert session_id not in values
+    assert not any(key["key"] in v or hash_api_key(key["key"]) in v for v in values)
+
+
+async def test_an_expired_session_is_refused_and_deleted(
+    api: httpx.AsyncClient, browser: httpx.AsyncClient, storage: Storage
+) -> None:
+    tenant_id, key = await _tenant_with_key(api)
+    session_id = await _sign_in(browser, key["key"])
+    stored = await storage.find_dashboard_session(hash_session_id(session_id))
+    assert stored is not None
+    lifetime = stored.expires_at - stored.created_at
+    assert lifetime == timedelta(seconds=SESSION_MAX_AGE_SECONDS)
+    async with storage.write() as conn:
+        await conn.execute(
+            sa.update(dashboard_sessions).values(
+                expires_at=datetime.now(UTC) - timedelta(seconds=1)
+            )
+        )
+    _sent_to_signin(await browser.get(tenant_url(tenant_id, "webhooks")), "expired")
+    assert await storage.find_dashboard_session(hash_session_id(session_id)) is None
+
+
+async def test_csrf_is_still_enforced_with_server_side_sessions(
+    api: httpx.AsyncClient, browser: httpx.AsyncClient, settings: Settings, storage: Storage
+) -> None:
+    tenant_id, key = await _tenant_with_key(api)
+    refused_signin = await browser.post("/signin", data={"api_key": key["key"]})
+    assert refused_signin.status_code == 403
+    session_id = await _sign_in(browser, key["key"])
+    webhooks = tenant_url(tenant_id, "webhooks")
+    form = {"name": "Forged", "url": "https://x.example/h", "all_events": "1", "active": "1"}
+    for forged in (form, {**form, "csrf_token": "not-the-token"}):
+        response = await browser.post(webhooks, data=forged)
+        assert response.status_code == 403 and "security token" in response.text
+    assert (await browser.post("/signout")).status_code == 403
+    # The refused sign-out ended nothing; another session's token is no good either.
+    assert await storage.find_dashboard_session(hash_session_id(session_id)) is not None
+    async with _browser(settings, storage) as other:
+        await _sign_in(other, key["key"])
+        foreign_token = await _csrf_token(other, webhooks)
+    response = await browser.post(webhooks, data={**form, "csrf_token": foreign_token})
+    assert response.status_code == 403
+    token = await _csrf_token(browser, webhooks)
+    assert (await browser.post("/signout", data={"csrf_token": token})).status_code == 303
+
+
+def _session(**fields: object) -> DashboardSession:
+    values: dict[str, object] = {
+        "id_hash": "h",
+        "kind": SESSION_KIND_KEY,
+        "api_key_id": None,
+        "tenant_id": None,
+        "is_admin": False,
+        "admin_key_fingerprint": None,
+        "csrf_token": "c",
+        "created_at": NOW,
+        "expires_at": NOW + timedelta(hours=1),
+    }
+    values.update(fields)
+    return DashboardSession(**values)  # type: ignore[arg-type]
+
+
+SESSION_ID = "the-session-id"
+CONFIGURED = "hw_admin_configured"
+
+
+@pytest.mark.parametrize(
+    ("session", "configured", "expected"),
+    [
+        # A tenant key's session acts for its tenant, whatever the admin key.
+        (_session(tenant_id="acme", api_key_id="key_1"), CONFIGURED, Principal("acme", "key_1")),
+        # A session of another kind may have no key.
+        (_session(tenant_id="acme", kind="portal"), None, Principal("acme")),
+        (_session(), None, None),
+        # The configured admin key: only while it is still the configured one.
+        (
+            _session(
+                is_admin=True, admin_key_fingerprint=admin_key_fingerprint(SESSION_ID, CONFIGURED)
+            ),
+            CONFIGURED,
+            ADMIN,
+        ),
+        (
+            _session(
+                is_admin=True, admin_key_fingerprint=admin_key_fingerprint(SESSION_ID, CONFIGURED)
+            ),
+            "hw_admin_another",
+            None,
+        ),
+        (
+            _session(
+                is_admin=True, admin_key_fingerprint=admin_key_fingerprint(SESSION_ID, CONFIGURED)
+            ),
+            None,
+            None,
+        ),
+        (
+            _session(
+                is_admin=True, admin_key_fingerprint=admin_key_fingerprint("other-id", CONFIGURED)
+            ),
+            CONFIGURED,
+            None,
+        ),
+        # A stored (generated) admin key stops counting once one is configured.
+        (_session(is_admin=True, api_key_id="key_admin"), None, Principal(None, "key_admin")),
+        (_session(is_admin=True, api_key_id="key_admin"), CONFIGURED, None),
+        (_session(is_admin=True), None, None),
+    ],
+)
+def test_who_a_session_acts_for(
+    session: DashboardSession, configured: str | None, expected: Principal | None
+) -> None:
+    assert session_principal(session, SESSION_ID, configured) == expected
+
+
+def test_session_ids_are_stored_as_hashes_and_fingerprints_differ_per_session() -> None:
+    assert hash_session_id("abc") != "abc" and len(hash_session_id("abc")) == 64
+    assert admin_key_fingerprint("s1", CONFIGURED) != admin_key_fingerprint("s2", CONFIGURED)
+    assert CONFIGURED not in admin_key_fingerprint("s1", CONFIGURED)
+
+
+# --- pure pieces ---------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter, Response
 
-from fastapi import APIRouter, Query, Response
-
-from hookwire.api.deps import AdminDep, StorageDep
+from hookwire.api.deps import AdminDep, Cursor, Limit, StorageDep
 from hookwire.api.models import (
     ApiKeyCreate,
+    ApiKeyCreated,
     ApiKeyPublic,
     EventTypeCreate,
     EventTypePublic,
@@ -19,12 +18,10 @@ from hookwire.api.models import (
     TenantUpdate,
 )
 from hookwire.ids import new_api_key
-from hookwire.storage.records import EventType, Tenant
+from hookwire.storage.records import ApiKey, EventType, Tenant
 from hookwire.validation import check_json_schema
 
 router = APIRouter(prefix="/v1")
-Limit = Annotated[int | None, Query(ge=1, le=250, description="Page size (default 50).")]
-Cursor = Annotated[str | None, Query(description="`nextCursor` of the previous page.")]
 
 
 def _event_type(record: EventType) -> EventTypePublic:
@@ -34,6 +31,17 @@ def _event_type(record: EventType) -> EventTypePublic:
         schema_=record.schema,
         created_at=record.created_at,
         updated_at=record.updated_at,
+    )
+
+
+def _api_key(record: ApiKey) -> ApiKeyPublic:
+    return ApiKeyPublic(
+        id=record.id,
+        tenant_id=record.tenant_id,
+        name=record.name,
+        prefix=record.prefix,
+        created_at=record.created_at,
+        last_used_at=record.last_used_at,
     )
 
 
@@ -131,16 +139,27 @@ async def delete_tenant(tenant_id: str, storage: StorageDep, _: AdminDep) -> Res
 @router.post("/tenants/{tenant_id}/api-keys", status_code=201, tags=["tenants"])
 async def create_api_key(
     tenant_id: str, storage: StorageDep, _: AdminDep, body: ApiKeyCreate | None = None
-) -> ApiKeyPublic:
+) -> ApiKeyCreated:
     """A key for one tenant. The key is in this answer only; hookwire keeps its hash."""
     await storage.get_tenant(tenant_id)
     key = new_api_key("tenant")
     record = await storage.create_api_key(key, tenant_id, (body or ApiKeyCreate()).name)
-    return ApiKeyPublic(
-        id=record.id,
-        tenant_id=record.tenant_id,
-        name=record.name,
-        prefix=record.prefix,
-        created_at=record.created_at,
-        key=key,
-    )
+    return ApiKeyCreated(**_api_key(record).model_dump(), key=key)
+
+
+@router.get("/tenants/{tenant_id}/api-keys", tags=["tenants"])
+async def list_api_keys(
+    tenant_id: str, storage: StorageDep, _: AdminDep, limit: Limit = None, cursor: Cursor = None
+) -> ListResponse[ApiKeyPublic]:
+    """A tenant's keys in creation order: name, prefix and use, never the keys themselves."""
+    await storage.get_tenant(tenant_id)
+    page = await storage.list_api_keys(tenant_id, limit, cursor)
+    return ListResponse(data=[_api_key(k) for k in page.items], next_cursor=page.next_cursor)
+
+
+@router.delete("/tenants/{tenant_id}/api-keys/{key_id}", status_code=204, tags=["tenants"])
+async def revoke_api_key(tenant_id: str, key_id: str, storage: StorageDep, _: AdminDep) -> Response:
+    """Revoke a key at once: its next request gets 401 and its dashboard sessions end."""
+    await storage.get_tenant(tenant_id)
+    await storage.delete_api_key(tenant_id, key_id)
+    return Response(status_code=204)

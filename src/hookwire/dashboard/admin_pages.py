@@ -1,4 +1,4 @@
-"""Admin pages: tenants (with the tenant picker's list) and the event-type catalogue."""
+"""Admin pages: tenants (with the tenant picker's list), their API keys, and the catalogue."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ from fastapi import APIRouter, Request
 from pydantic import ValidationError
 from starlette.responses import Response
 
-from hookwire.api.models import EventTypeCreate, EventTypeUpdate, TenantCreate
+from hookwire.api.models import ApiKeyCreate, EventTypeCreate, EventTypeUpdate, TenantCreate
+from hookwire.auth import API_KEY_TOUCH_INTERVAL_SECONDS
 from hookwire.dashboard.forms import field_errors, json_object, problem_errors, text
-from hookwire.dashboard.render import DashboardRoute, redirect, render
-from hookwire.dashboard.session import AdminViewerDep, storage_of
+from hookwire.dashboard.render import DashboardRoute, redirect, render, tenant_url
+from hookwire.dashboard.session import AdminViewerDep, TenantViewDep, storage_of
 from hookwire.errors import Problem
+from hookwire.ids import new_api_key
 from hookwire.storage import Conflict
 from hookwire.storage.records import EventType
 from hookwire.validation import check_json_schema
@@ -67,6 +69,68 @@ async def create_tenant(request: Request, viewer: AdminViewerDep) -> Response:
     except Conflict as exc:
         return await _tenants_page(request, values=values, errors={"id": str(exc)}, status=422)
     return redirect(request, "/tenants?notice=tenant-created")
+
+
+# --- a tenant's API keys ----------------------------------------------------------
+
+
+async def _keys_page(
+    request: Request,
+    tenant_id: str,
+    *,
+    new_key: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    cursor = request.query_params.get("cursor") or None
+    page = await storage_of(request).list_api_keys(tenant_id, PAGE_SIZE, cursor)
+    context = {
+        "section": "keys",
+        "keys": page.items,
+        "next_cursor": page.next_cursor,
+        "paged": cursor is not None,
+        "new_key": new_key,
+        "touch_seconds": API_KEY_TOUCH_INTERVAL_SECONDS,
+        "values": values or {"name": ""},
+        "errors": errors or {},
+    }
+    return render(request, "keys.html", context, status=status)
+
+
+# The admin check comes first, so a tenant key sees these pages as absent even
+# for its own tenant: keys are the operator's to hand out.
+@router.get("/t/{tenant_id}/keys")
+async def api_keys(request: Request, viewer: AdminViewerDep, tv: TenantViewDep) -> Response:
+    """A tenant's keys, a form to create one, and a Revoke button for each."""
+    del viewer
+    return await _keys_page(request, tv.id)
+
+
+@router.post("/t/{tenant_id}/keys")
+async def create_api_key(request: Request, viewer: AdminViewerDep, tv: TenantViewDep) -> Response:
+    """Create a key, validated as ``POST /v1/tenants/{id}/api-keys`` is, and show it once."""
+    del viewer
+    form = await request.form()
+    values = {"name": text(form, "name").strip()}
+    try:
+        body = ApiKeyCreate.model_validate(values)
+    except ValidationError as exc:
+        return await _keys_page(request, tv.id, values=values, errors=field_errors(exc), status=422)
+    key = new_api_key("tenant")
+    record = await storage_of(request).create_api_key(key, tv.id, body.name)
+    # Answered here rather than after a redirect: the key must not travel in a URL.
+    return await _keys_page(request, tv.id, new_key={"name": record.name, "key": key})
+
+
+@router.post("/t/{tenant_id}/keys/{key_id}/revoke")
+async def revoke_api_key(
+    key_id: str, request: Request, viewer: AdminViewerDep, tv: TenantViewDep
+) -> Response:
+    """Revoke a key (after the confirmation dialog): it and its sessions end at once."""
+    del viewer
+    await storage_of(request).delete_api_key(tv.id, key_id)
+    return redirect(request, tenant_url(tv.id, "keys") + "?notice=key-revoked")
 
 
 # --- event types -----------------------------------------------------------------

@@ -82,7 +82,7 @@ async def signin(request: Request) -> Response:
         )
     target = next_url if next_url != "/" else home_of(principal.is_admin, principal.tenant_id)
     response = RedirectResponse(target, status_code=303)
-    start_session(response, request, key)
+    await start_session(response, request, principal)
     response.delete_cookie(SIGNIN_COOKIE, path="/signin")
     return response
 
@@ -92,7 +92,7 @@ async def signout(request: Request, viewer: ViewerDep) -> Response:
     """End the session (the CSRF check keeps other sites from signing people out)."""
     del viewer
     response = RedirectResponse("/signin?reason=signed-out", status_code=303)
-    end_session(response, request)
+    await end_session(response, request)
     return response
 
 

@@ -1,29 +1,34 @@
-"""Dashboard sessions: a sealed cookie holding the API key, and CSRF tokens.
+"""Dashboard sessions, kept on the server, and CSRF tokens.
 
-The cookie is the API key and a per-session CSRF token, encrypted and
-authenticated with the app's Fernet key (the one that protects webhook tokens).
-Nothing is kept on the server, and the key is authenticated again on every
-request, so a revoked key or a changed admin key ends the session at once.
+The session cookie holds only a random session id; the database keeps its
+SHA-256 (``dashboard_sessions``), never the id itself nor the API key. A
+server-side row is what lets a session end when it should: sign-out deletes
+it (so a cookie copied earlier stops working), revoking the key or deleting
+the tenant deletes it by cascade, and it expires after
+``SESSION_MAX_AGE_SECONDS``. Sessions of the operator's configured admin key
+(which has no stored row to cascade from) carry a fingerprint of that key, so
+changing the key ends them.
 """
 
 from __future__ import annotations
 
-import json
+import hashlib
+import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import timedelta
 from typing import Annotated
 from urllib.parse import quote, urlsplit
 
 from fastapi import Depends, Request
 from starlette.responses import Response
 
-from hookwire.auth import Principal, authenticate, check_tenant_access
+from hookwire.auth import ADMIN, Principal, check_tenant_access
 from hookwire.config import Settings
-from hookwire.crypto import TokenCipher, same_secret
+from hookwire.crypto import same_secret
 from hookwire.storage import NotFound, Storage
 from hookwire.storage.base import MAX_PAGE_LIMIT, utcnow
-from hookwire.storage.records import Tenant
+from hookwire.storage.records import DashboardSession, Tenant
 
 SESSION_COOKIE = "hookwire_session"
 SIGNIN_COOKIE = "hookwire_signin"
@@ -31,9 +36,9 @@ CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 SESSION_MAX_AGE_SECONDS = 12 * 3600
 SIGNIN_FORM_MAX_AGE_SECONDS = 3600
-# Tags the sealed value, so that no other Fernet ciphertext made with the same
-# key (a stored webhook token, say) can ever pass for a session.
-SESSION_PURPOSE = "hookwire.dashboard.session.v1"
+SESSION_ID_BYTES = 32
+# A sign-in with an API key. Sessions of other kinds may have no key.
+SESSION_KIND_KEY = "key"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -61,14 +66,6 @@ class CsrfRejected(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class SessionData:
-    """What a session cookie holds."""
-
-    api_key: str
-    csrf_token: str
-
-
-@dataclass(frozen=True, slots=True)
 class Viewer:
     """The signed-in person: who they are and their session's CSRF token."""
 
@@ -93,33 +90,47 @@ def new_csrf_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-def seal_session(cipher: TokenCipher, data: SessionData, now: datetime) -> str:
-    """The cookie value for a session started at ``now``."""
-    raw = {
-        "p": SESSION_PURPOSE,
-        "k": data.api_key,
-        "c": data.csrf_token,
-        "t": int(now.timestamp()),
-    }
-    return cipher.encrypt(json.dumps(raw, separators=(",", ":")))
+def new_session_id() -> str:
+    """The secret a session cookie holds."""
+    return secrets.token_urlsafe(SESSION_ID_BYTES)
 
 
-def open_session(cipher: TokenCipher, sealed: str, now: datetime) -> SessionData | None:
-    """The session in a cookie value, or None when it is forged, foreign or expired."""
-    if not sealed.isascii():
+def hash_session_id(session_id: str) -> str:
+    """The key a session is stored under: the id is 256-bit random, so SHA-256 suffices."""
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+def admin_key_fingerprint(session_id: str, admin_key: str) -> str:
+    """Binds a session to the configured admin key.
+
+    Keyed with the session id, which only the cookie holds: the database alone
+    gives nothing to test guesses of the admin key against.
+    """
+    return hmac.new(session_id.encode(), admin_key.encode(), hashlib.sha256).hexdigest()
+
+
+def session_principal(
+    session: DashboardSession, session_id: str, configured_admin_key: str | None
+) -> Principal | None:
+    """Who a session acts for, or None when the key it was made with no longer counts.
+
+    The same rules as :func:`hookwire.auth.authenticate`: a stored key must
+    still exist (its sessions are deleted with it), a stored admin key stops
+    counting once the operator configures one, and a configured admin key
+    counts only while it is still the configured one.
+    """
+    if not session.is_admin:
+        if session.tenant_id is None:
+            return None
+        return Principal(tenant_id=session.tenant_id, api_key_id=session.api_key_id)
+    if session.admin_key_fingerprint is not None:
+        if not configured_admin_key:
+            return None
+        expected = admin_key_fingerprint(session_id, configured_admin_key)
+        return ADMIN if same_secret(session.admin_key_fingerprint, expected) else None
+    if session.api_key_id is None or configured_admin_key:
         return None
-    try:
-        raw = json.loads(cipher.decrypt(sealed))
-    except (RuntimeError, ValueError):
-        return None
-    if not isinstance(raw, dict) or raw.get("p") != SESSION_PURPOSE:
-        return None
-    key, csrf, started = raw.get("k"), raw.get("c"), raw.get("t")
-    if not isinstance(key, str) or not isinstance(csrf, str) or not isinstance(started, int):
-        return None
-    if not 0 <= now.timestamp() - started <= SESSION_MAX_AGE_SECONDS:
-        return None
-    return SessionData(api_key=key, csrf_token=csrf)
+    return Principal(tenant_id=None, api_key_id=session.api_key_id)
 
 
 def set_cookie(
@@ -137,15 +148,44 @@ def set_cookie(
     )
 
 
-def start_session(response: Response, request: Request, api_key: str) -> None:
-    """Sign in: a fresh session cookie with a fresh CSRF token."""
-    data = SessionData(api_key=api_key, csrf_token=new_csrf_token())
-    sealed = seal_session(storage_of(request).cipher, data, utcnow())
-    set_cookie(response, request, SESSION_COOKIE, sealed, SESSION_MAX_AGE_SECONDS)
+async def start_session(response: Response, request: Request, principal: Principal) -> None:
+    """Sign in: a new session row, and its id in the cookie.
+
+    A session the browser still had is ended first, so signing in again
+    never leaves an earlier cookie working.
+    """
+    storage = storage_of(request)
+    previous = request.cookies.get(SESSION_COOKIE)
+    if previous:
+        await storage.delete_dashboard_session(hash_session_id(previous))
+    session_id = new_session_id()
+    fingerprint = None
+    if principal.is_admin and principal.api_key_id is None:
+        admin_key = settings_of(request).admin_key
+        assert admin_key, "an admin without a stored key signed in with the configured key"
+        fingerprint = admin_key_fingerprint(session_id, admin_key)
+    now = utcnow()
+    await storage.create_dashboard_session(
+        DashboardSession(
+            id_hash=hash_session_id(session_id),
+            kind=SESSION_KIND_KEY,
+            api_key_id=principal.api_key_id,
+            tenant_id=principal.tenant_id,
+            is_admin=principal.is_admin,
+            admin_key_fingerprint=fingerprint,
+            csrf_token=new_csrf_token(),
+            created_at=now,
+            expires_at=now + timedelta(seconds=SESSION_MAX_AGE_SECONDS),
+        )
+    )
+    set_cookie(response, request, SESSION_COOKIE, session_id, SESSION_MAX_AGE_SECONDS)
 
 
-def end_session(response: Response, request: Request) -> None:
-    """Sign out: the browser drops the session cookie."""
+async def end_session(response: Response, request: Request) -> None:
+    """Sign out: the session row is deleted, so no copy of the cookie works any more."""
+    session_id = request.cookies.get(SESSION_COOKIE)
+    if session_id:
+        await storage_of(request).delete_dashboard_session(hash_session_id(session_id))
     response.delete_cookie(
         SESSION_COOKIE,
         path="/",
@@ -187,23 +227,29 @@ def check_csrf(expected: str, submitted: str) -> None:
 
 async def current_viewer(request: Request) -> Viewer:
     """The signed-in person; every unsafe request must also carry the session's CSRF token."""
-    sealed = request.cookies.get(SESSION_COOKIE)
-    if not sealed:
+    session_id = request.cookies.get(SESSION_COOKIE)
+    if not session_id:
         raise SignInRequired()
     storage = storage_of(request)
-    data = open_session(storage.cipher, sealed, utcnow())
-    if data is None:
+    id_hash = hash_session_id(session_id)
+    session = await storage.find_dashboard_session(id_hash)
+    if session is None:
+        # Signed out, or ended with its key or tenant (or never a session at all).
         raise SignInRequired("expired")
-    principal = await authenticate(storage, settings_of(request).admin_key, data.api_key)
+    if session.expires_at <= utcnow():
+        await storage.delete_dashboard_session(id_hash)
+        raise SignInRequired("expired")
+    principal = session_principal(session, session_id, settings_of(request).admin_key)
     if principal is None:
+        await storage.delete_dashboard_session(id_hash)
         raise SignInRequired("revoked")
-    viewer = Viewer(principal=principal, csrf_token=data.csrf_token)
+    viewer = Viewer(principal=principal, csrf_token=session.csrf_token)
     # Kept for rendering (error pages too): the navigation shows who is signed in.
     request.state.viewer = viewer
     if principal.is_admin:
         request.state.tenant_choices = (await storage.list_tenants(MAX_PAGE_LIMIT, None)).items
     if request.method in UNSAFE_METHODS:
-        check_csrf(data.csrf_token, await submitted_csrf_token(request))
+        check_csrf(session.csrf_token, await submitted_csrf_token(request))
     return viewer
 
 

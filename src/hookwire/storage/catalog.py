@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,11 +22,24 @@ from hookwire.storage.base import (
 )
 from hookwire.storage.records import ApiKey, EventType, Page, Tenant
 
-API_KEY_PREFIX_CHARS = 12
+# Keys start with "hw_tenant_" or "hw_admin_": 16 characters leave at least six
+# random ones, enough to tell a tenant's keys apart in a list.
+API_KEY_PREFIX_CHARS = 16
 
 
 def _tenant(row: sa.Row[Any]) -> Tenant:
     return Tenant(id=row.id, name=row.name, created_at=row.created_at, updated_at=row.updated_at)
+
+
+def _api_key(row: sa.Row[Any]) -> ApiKey:
+    return ApiKey(
+        id=row.id,
+        tenant_id=row.tenant_id,
+        name=row.name,
+        prefix=row.prefix,
+        created_at=row.created_at,
+        last_used_at=row.last_used_at,
+    )
 
 
 def _event_type(row: sa.Row[Any]) -> EventType:
@@ -97,14 +111,17 @@ class CatalogStore(StorageBase):
             # explicitly keeps the cost visible and the order deterministic.
             # Log entries go by webhook, which their index leads with.
             tenant_webhooks = sa.select(t.webhooks.c.id).where(t.webhooks.c.tenant_id == tenant_id)
+            gone = list((await conn.execute(tenant_webhooks)).scalars())
             await conn.execute(
                 t.log_entries.delete().where(t.log_entries.c.webhook_id.in_(tenant_webhooks))
             )
-            for table in (t.deliveries, t.events, t.webhooks, t.api_keys):
+            for table in (t.deliveries, t.events, t.webhooks, t.dashboard_sessions, t.api_keys):
                 await conn.execute(table.delete().where(table.c.tenant_id == tenant_id))
             result = await conn.execute(t.tenants.delete().where(t.tenants.c.id == tenant_id))
             if result.rowcount == 0:
                 raise NotFound(f"tenant {tenant_id!r} not found")
+            await self._announce(conn, "webhook", gone)
+        self._changed("webhook", gone)
 
     # --- API keys ----------------------------------------------------------
 
@@ -136,21 +153,61 @@ class CatalogStore(StorageBase):
         return record
 
     async def find_api_key(self, key: str) -> ApiKey | None:
+        """The stored key ``key`` is, or None; found by its hash."""
         async with self.read() as conn:
             row = (
                 await conn.execute(
                     t.api_keys.select().where(t.api_keys.c.key_hash == hash_api_key(key))
                 )
             ).first()
-        if row is None:
-            return None
-        return ApiKey(
-            id=row.id,
-            tenant_id=row.tenant_id,
-            name=row.name,
-            prefix=row.prefix,
-            created_at=row.created_at,
+        return None if row is None else _api_key(row)
+
+    async def list_api_keys(
+        self, tenant_id: str, limit: int | None, cursor: str | None
+    ) -> Page[ApiKey]:
+        """A tenant's keys in creation order (never the keys or their hashes)."""
+        limit = clamp_limit(limit)
+        order = (t.api_keys.c.created_at, t.api_keys.c.id)
+        query = (
+            t.api_keys.select()
+            .where(t.api_keys.c.tenant_id == tenant_id)
+            .order_by(*order)
+            .limit(limit + 1)
         )
+        after = page_after(order, cursor, descending=False)
+        if after is not None:
+            query = query.where(after)
+        async with self.read() as conn:
+            rows = (await conn.execute(query)).all()
+        items = [_api_key(r) for r in rows[:limit]]
+        more = len(rows) > limit
+        return Page(items, encode_cursor(items[-1].created_at, items[-1].id) if more else None)
+
+    async def delete_api_key(self, tenant_id: str, key_id: str) -> None:
+        """Revoke a tenant's key, and with it every dashboard session signed in with it."""
+        async with self.write() as conn:
+            await self.require_owned(conn, t.api_keys, key_id, tenant_id, "API key")
+            # The foreign key cascades too; deleting explicitly keeps it visible.
+            await conn.execute(
+                t.dashboard_sessions.delete().where(t.dashboard_sessions.c.api_key_id == key_id)
+            )
+            await conn.execute(t.api_keys.delete().where(t.api_keys.c.id == key_id))
+
+    async def touch_api_key(self, key_id: str, now: datetime, unless_since: datetime) -> bool:
+        """Set the key's ``last_used_at`` to ``now`` unless it is already at or after
+        ``unless_since``; whether it was written.
+
+        The condition is in the statement, so processes racing to touch the same
+        key write it once.
+        """
+        column = t.api_keys.c.last_used_at
+        async with self.write() as conn:
+            result = await conn.execute(
+                t.api_keys.update()
+                .where(t.api_keys.c.id == key_id, sa.or_(column.is_(None), column < unless_since))
+                .values(last_used_at=now)
+            )
+        return bool(result.rowcount)
 
     async def has_admin_key(self) -> bool:
         async with self.read() as conn:

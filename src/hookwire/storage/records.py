@@ -30,6 +30,27 @@ class ApiKey:
     name: str
     prefix: str
     created_at: datetime
+    last_used_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DashboardSession:
+    """A dashboard sign-in, found by the hash of its id (the cookie holds the id itself).
+
+    ``kind`` is ``key`` for a sign-in with an API key; ``api_key_id`` is None
+    for the operator's configured admin key (``admin_key_fingerprint`` binds
+    the session to it instead) and for kinds that need no key.
+    """
+
+    id_hash: str
+    kind: str
+    api_key_id: str | None
+    tenant_id: str | None
+    is_admin: bool
+    admin_key_fingerprint: str | None
+    csrf_token: str
+    created_at: datetime
+    expires_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +156,16 @@ class ClaimedDelivery:
     retry_reason: str | None
     payload: bytes
     webhook_version: int
+    # When a rate-limited webhook allows it to start (None: at once).
+    not_before: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """What a claim leased, and which webhooks had due work but no room (busy elsewhere)."""
+
+    deliveries: list[ClaimedDelivery]
+    saturated: set[str]
 
 
 @dataclass(frozen=True, slots=True)
