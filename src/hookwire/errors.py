@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from hookwire.jsonvalues import NESTED_TOO_DEEP
 from hookwire.storage import Conflict, InvalidCursor, NotFound
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -85,6 +86,26 @@ def validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return errors
 
 
+def unreadable_body(exc: StarletteHTTPException) -> str | None:
+    """Why a JSON body could not be parsed, when that is what FastAPI's 400 stands for.
+
+    FastAPI answers a JSON syntax error with a validation error (422), but any
+    other failure of ``json.loads`` with a bare 400 that keeps the reason only as
+    its cause: nesting past the interpreter's recursion limit, bytes that are
+    not UTF-8, an integer of more digits than Python converts.
+    """
+    cause = exc.__cause__
+    if exc.status_code != 400 or cause is None:
+        return None
+    if isinstance(cause, RecursionError):
+        return NESTED_TOO_DEEP
+    if isinstance(cause, UnicodeDecodeError):
+        return "the body is not valid UTF-8 text"
+    if isinstance(cause, ValueError):
+        return "the body cannot be read as JSON: " + str(cause).split(";")[0]
+    return None
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Map every error hookwire raises, and FastAPI's own, to problem+json."""
 
@@ -109,6 +130,10 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def on_http(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
+        unreadable = unreadable_body(exc)
+        if unreadable is not None:
+            error = {"field": "body", "message": unreadable}
+            return problem_response(422, f"body: {unreadable}", [error])
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
         if exc.status_code == 404 and detail == "Not Found":
             detail = "no such path; the API lives under /v1 (see /docs)"

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Annotated, cast
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime
 
 from hookwire import service
-from hookwire.api.deps import StorageDep, TenantDep
+from hookwire.api.deps import Cursor, Limit, Since, StorageDep, TenantDep, Until
 from hookwire.api.events import delivery_public, event_public
 from hookwire.api.models import (
     DeliveryDetail,
@@ -23,8 +22,6 @@ from hookwire.api.models import (
 from hookwire.storage.records import LogEntry
 
 router = APIRouter(prefix="/v1/tenants/{tenant_id}", tags=["event log"])
-Limit = Annotated[int | None, Query(ge=1, le=250, description="Page size (default 50).")]
-Cursor = Annotated[str | None, Query(description="`nextCursor` of the previous page.")]
 
 
 def log_entry_public(record: LogEntry) -> LogEntryPublic:
@@ -61,8 +58,8 @@ async def list_webhook_logs(
         int | None, Query(alias="statusCode", ge=100, le=599, description="Only this status.")
     ] = None,
     success: Annotated[bool | None, Query(description="Only successes, or failures.")] = None,
-    since: Annotated[AwareDatetime | None, Query(description="From this time on.")] = None,
-    until: Annotated[AwareDatetime | None, Query(description="Before this time.")] = None,
+    since: Since = None,
+    until: Until = None,
 ) -> ListResponse[LogEntryPublic]:
     """The webhook's event log, newest first: one entry per request."""
     page = await storage.list_webhook_logs(

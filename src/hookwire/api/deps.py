@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from hookwire.api.models import UtcDatetime
 from hookwire.auth import Principal, authenticate, check_tenant_access
 from hookwire.config import Settings
 from hookwire.errors import Problem
 from hookwire.metrics import Metrics
 from hookwire.storage import Storage
+from hookwire.storage.base import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT
 
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
+# A cursor this server hands out is a few hundred characters at most.
+MAX_CURSOR_CHARS = 1024
 _bearer = HTTPBearer(auto_error=False, description="An admin or tenant API key.")
 
 
@@ -75,3 +79,16 @@ async def tenant_access(tenant_id: str, principal: PrincipalDep, storage: Storag
 
 
 TenantDep = Annotated[str, Depends(tenant_access)]
+
+
+# Query parameters shared by the routes: paging and time ranges.
+Limit = Annotated[
+    int | None,
+    Query(ge=1, le=MAX_PAGE_LIMIT, description=f"Page size (default {DEFAULT_PAGE_LIMIT})."),
+]
+Cursor = Annotated[
+    str | None,
+    Query(max_length=MAX_CURSOR_CHARS, description="`nextCursor` of the previous page."),
+]
+Since = Annotated[UtcDatetime | None, Query(description="From this time on.")]
+Until = Annotated[UtcDatetime | None, Query(description="Before this time.")]

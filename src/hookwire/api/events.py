@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
 
-from hookwire.api.deps import MetricsDep, StorageDep, TenantDep
+from hookwire.api.deps import Cursor, Limit, MetricsDep, StorageDep, TenantDep
 from hookwire.api.models import (
     CLIENT_ID_PATTERN,
     DeliveryPublic,
@@ -20,8 +20,6 @@ from hookwire.service import trigger_event
 from hookwire.storage.records import Delivery, Event
 
 router = APIRouter(prefix="/v1/tenants/{tenant_id}/events", tags=["events"])
-Limit = Annotated[int | None, Query(ge=1, le=250, description="Page size (default 50).")]
-Cursor = Annotated[str | None, Query(description="`nextCursor` of the previous page.")]
 
 
 def delivery_public(record: Delivery) -> DeliveryPublic:

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData
 
 from hookwire.errors import Problem
+from hookwire.jsonvalues import NESTED_TOO_DEEP
 
 ALL_EVENTS = "*"
 # The prefix pydantic puts before messages raised in our own validators.
@@ -89,6 +90,10 @@ def json_object(value: str, field: str, *, empty_is_none: bool = False) -> dict[
     except ValueError as exc:
         message = f"not valid JSON: {exc}"
         raise Problem(422, f"{field}: {message}", errors=[_error(field, message)]) from None
+    except RecursionError:  # json gives up past the interpreter's recursion limit
+        raise Problem(
+            422, f"{field}: {NESTED_TOO_DEEP}", errors=[_error(field, NESTED_TOO_DEEP)]
+        ) from None
     if not isinstance(parsed, dict):
         message = "must be a JSON object ({…}), not " + type(parsed).__name__
         raise Problem(422, f"{field}: {message}", errors=[_error(field, message)])
@@ -114,4 +119,10 @@ def parse_moment(utc_value: str, local_value: str, field: str) -> datetime | Non
     except ValueError:
         message = "enter a date and time, e.g. 2024-05-01T12:00"
         raise Problem(422, f"{field}: {message}", errors=[_error(field, message)]) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        message = "enter a date and time between the years 1 and 9999 in UTC"
+        raise Problem(422, f"{field}: {message}", errors=[_error(field, message)]) from None
