@@ -19,12 +19,14 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from cryptography.fernet import Fernet
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hookwire.app import create_app
 from hookwire.config import Settings
 from hookwire.crypto import TokenCipher
-from hookwire.migrate import migrate
+from hookwire.migrate import alembic_config, migrate
 from hookwire.storage import Storage, create_engine
 from hookwire.storage.tables import metadata
 
@@ -182,3 +184,31 @@ async def tenants(api: httpx.AsyncClient) -> AsyncIterator[TenantClients]:
         yield factory
     finally:
         await factory.close()
+
+
+@pytest.fixture
+async def blank_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on a database without any table (a new one on PostgreSQL), for migrations."""
+    if database_url.startswith("sqlite"):
+        engine = create_engine(database_url.replace("hookwire.db", "blank.db"))
+        yield engine
+        await engine.dispose()
+        return
+    name = f"hookwire_blank_{uuid.uuid4().hex[:12]}"
+    await _pg_admin(f'CREATE DATABASE "{name}"')
+    engine = create_engine("postgresql+asyncpg://" + _pg_url_for(name).split("://", 1)[1])
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+        await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def upgrade_to(engine: AsyncEngine, revision: str) -> None:
+    """Run the migrations up to ``revision`` (to build a database as an older hookwire left it)."""
+
+    def run(connection: sa.Connection) -> None:
+        command.upgrade(alembic_config(connection), revision)
+
+    async with engine.begin() as conn:
+        await conn.run_sync(run)

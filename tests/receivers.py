@@ -44,6 +44,7 @@ class Receiver:
     def __init__(self, default: Behaviour | None = None) -> None:
         self.requests: list[Received] = []
         self.in_progress = 0
+        self.peak = 0  # the most requests it was answering at once
         self.script: deque[Behaviour] = deque()
         self.default = default or ok()
         self.release = asyncio.Event()  # ends every hang()
@@ -84,6 +85,7 @@ class Receiver:
                 Received(request.path, dict(request.headers), body, time.monotonic())
             )
             self.in_progress += 1
+            self.peak = max(self.peak, self.in_progress)
             self._changed.notify_all()
         try:
             return await behaviour(self, request)
@@ -112,6 +114,16 @@ def ok(status: int = 200, body: str = "ok", headers: dict[str, str] | None = Non
 
     async def behaviour(_receiver: Receiver, _request: web.Request) -> web.StreamResponse:
         return web.Response(status=status, text=body, headers=headers)
+
+    return behaviour
+
+
+def slow(seconds: float, status: int = 200) -> Behaviour:
+    """Answer ``status`` after ``seconds``: a receiver that takes its time."""
+
+    async def behaviour(_receiver: Receiver, _request: web.Request) -> web.StreamResponse:
+        await asyncio.sleep(seconds)
+        return web.Response(status=status, text="slow")
 
     return behaviour
 
@@ -219,3 +231,46 @@ def quick(settings: Settings, **changes: Any) -> Settings:
     }
     values.update(changes)
     return settings.model_copy(update=values)
+
+
+class RawReceiver:
+    """A receiver on 127.0.0.1 that answers every request with fixed raw bytes.
+
+    For answers an HTTP library would refuse to produce (a NUL in the body, a
+    header byte that is not UTF-8). It counts the requests it read.
+    """
+
+    def __init__(self, answer: bytes) -> None:
+        self.answer = answer
+        self.requests = 0
+        self.port = 0
+        self._server: asyncio.Server | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    async def __aenter__(self) -> RawReceiver:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n"):
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+            await reader.readexactly(length)
+            self.requests += 1
+            writer.write(self.answer)
+            await writer.drain()
+        finally:
+            writer.close()

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from hookwire import __version__
 from hookwire.api import admin, deliveries, events, system, webhooks
+from hookwire.api.docs import mount_docs
 from hookwire.api.openapi import problem_openapi
 from hookwire.config import Settings
 from hookwire.crypto import TokenCipher, load_or_create_secret_key
@@ -19,8 +20,9 @@ from hookwire.dashboard import mount_dashboard
 from hookwire.delivery import Worker
 from hookwire.errors import install_problem_handlers
 from hookwire.ids import new_api_key
-from hookwire.limits import BodySizeLimit
+from hookwire.limits import BodySizeLimit, PrintableAddress
 from hookwire.metrics import Metrics
+from hookwire.middleware import ErrorAnswers, NoSniff
 from hookwire.migrate import migrate
 from hookwire.storage import Storage, create_engine
 
@@ -30,7 +32,9 @@ log = logging.getLogger("hookwire")
 def open_storage(settings: Settings) -> Storage:
     """The storage for these settings (the secret key is loaded or created here)."""
     cipher = TokenCipher(load_or_create_secret_key(settings.secret_key, settings.data_dir))
-    return Storage(create_engine(settings.resolved_database_url), cipher)
+    timeout = settings.database_timeout_seconds
+    engine = create_engine(settings.resolved_database_url, timeout_seconds=timeout)
+    return Storage(engine, cipher, timeout_seconds=timeout)
 
 
 async def ensure_admin_key(storage: Storage, settings: Settings) -> str | None:
@@ -63,7 +67,7 @@ def create_app(settings: Settings, storage: Storage | None = None) -> FastAPI:
         own = app.state.storage is None
         if own:
             app.state.storage = open_storage(settings)
-            await migrate(app.state.storage.engine)
+            await migrate(app.state.storage.engine, app.state.storage.cipher)
         key = await ensure_admin_key(app.state.storage, settings)
         if key is not None:
             announce_admin_key(key, settings)
@@ -79,12 +83,17 @@ def create_app(settings: Settings, storage: Storage | None = None) -> FastAPI:
                 await worker.stop()  # finishes in-flight requests up to the shutdown grace
             if own:
                 await app.state.storage.close()
+                # Started again (a server reload, a test client per test), the
+                # app opens a fresh storage instead of reusing a closed one.
+                app.state.storage = None
 
     app = FastAPI(
         title="hookwire",
         version=__version__,
         summary="Self-hosted webhook delivery: signed POSTs, retries, event logs.",
         lifespan=lifespan,
+        docs_url=None,  # served by mount_docs, with assets from the package
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.storage = storage
@@ -93,6 +102,10 @@ def create_app(settings: Settings, storage: Storage | None = None) -> FastAPI:
     app.openapi = lambda: problem_openapi(app)  # type: ignore[method-assign]
     for module in (system, admin, webhooks, events, deliveries):
         app.include_router(module.router)
+    mount_docs(app)
     mount_dashboard(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(PrintableAddress)
+    app.add_middleware(NoSniff)
+    app.add_middleware(ErrorAnswers)  # outermost: it answers for everything inside
     return app

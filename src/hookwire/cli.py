@@ -107,7 +107,7 @@ def migrate(settings: Settings) -> None:
     async def run() -> None:
         storage = open_storage(settings)
         try:
-            await run_migrations(storage.engine)
+            await run_migrations(storage.engine, storage.cipher)
         finally:
             await storage.close()
 

@@ -7,14 +7,25 @@ database lives here, so the API and the dashboard share it.
 from __future__ import annotations
 
 import re
-from datetime import datetime
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from datetime import UTC, datetime
+from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic.alias_generators import to_camel
 
+from hookwire.addressguard import parse_url
+from hookwire.auth import API_KEY_TOUCH_INTERVAL_SECONDS
 from hookwire.config import DEFAULT_MAX_CONCURRENCY
+from hookwire.jsonvalues import json_value_problem
 
 EVENT_TYPE_PATTERN = r"^[a-z0-9_-]+(\.[a-z0-9_-]+)*$"
 CLIENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"
@@ -42,17 +53,61 @@ FORBIDDEN_HEADERS = frozenset(
     }
 )
 MAX_CUSTOM_HEADERS = 20
+MAX_HEADER_NAME_CHARS = 256
+MAX_HEADER_VALUE_CHARS = 1024
+# Printable ASCII only: what every HTTP stack sends and receives the same way
+# (control characters split or smuggle headers; other bytes are decoded differently).
+NOT_HEADER_VALUE_CHAR = re.compile(r"[^\x20-\x7e]")
 MAX_CONCURRENCY_LIMIT = 100
 MAX_RATE_LIMIT_PER_SECOND = 10_000
 TOKEN_MIN_CHARS = 8
 TOKEN_MAX_CHARS = 512
-MASKED_TOKEN_VISIBLE_CHARS = 4
 
 
 class Model(BaseModel):
     model_config = ConfigDict(
         alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
     )
+
+
+class RequestModel(Model):
+    """A request body (API or dashboard form): every field is held to the JSON value rules.
+
+    Checked before the field's own validation, so a value nested too deep, a
+    non-finite number, a lone surrogate or a NUL is refused with the field's
+    name, whichever field it is in (see :func:`json_value_problem`).
+    """
+
+    # Fields whose text may hold NUL: stored as bytes and sent as the JSON
+    # escape \u0000, never in a text column.
+    nul_allowed_fields: ClassVar[frozenset[str]] = frozenset()
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _acceptable_json(cls, value: Any, info: ValidationInfo) -> Any:
+        name = info.field_name or ""
+        problem = json_value_problem(value, allow_nul=name in cls.nul_allowed_fields)
+        if problem is not None:
+            where, why = problem
+            declared = cls.model_fields.get(name)
+            field = (declared.alias if declared else None) or name
+            raise ValueError(f"{why} (at {field}{where})" if where else why)
+        return value
+
+
+def to_utc(value: datetime) -> datetime:
+    """The same moment in UTC; a 422 (not an overflow) at the ends of the calendar."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(
+            "is outside the range hookwire can store: in UTC it must fall between "
+            "0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z"
+        ) from None
+
+
+# An aware time, in UTC: an offset that moves it past the calendar's ends is a 422.
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(to_utc)]
 
 
 def check_url(value: str) -> str:
@@ -67,6 +122,12 @@ def check_url(value: str) -> str:
         parts.port  # noqa: B018 - raises ValueError on a malformed port
     except ValueError:
         raise ValueError("the URL's port is not a number between 0 and 65535") from None
+    try:
+        host = parse_url(value).raw_host or ""  # as the sender reads it (IDNA-mapped)
+    except ValueError as exc:
+        raise ValueError(f"the URL cannot be read: {exc}") from None
+    if "%" in host and ":" not in host:  # an IPv6 zone (fe80::1%25eth0) is the exception
+        raise ValueError("write the URL's host out; it must not be percent-encoded")
     return value
 
 
@@ -85,12 +146,27 @@ def check_headers(value: dict[str, str]) -> dict[str, str]:
     if len(value) > MAX_CUSTOM_HEADERS:
         raise ValueError(f"at most {MAX_CUSTOM_HEADERS} custom headers")
     for name, header_value in value.items():
+        if len(name) > MAX_HEADER_NAME_CHARS:
+            raise ValueError(
+                f"header names are at most {MAX_HEADER_NAME_CHARS} characters long; "
+                f"{name[:40]!r}… has {len(name)}"
+            )
         if not HEADER_NAME_PATTERN.match(name):
             raise ValueError(f"{name!r} is not a valid header name")
         if name.lower() in FORBIDDEN_HEADERS:
             raise ValueError(f"the header {name!r} is set by hookwire and cannot be overridden")
-        if "\r" in header_value or "\n" in header_value or "\0" in header_value:
-            raise ValueError(f"the value of header {name!r} must not contain CR, LF or NUL")
+        if len(header_value) > MAX_HEADER_VALUE_CHARS:
+            raise ValueError(
+                f"the value of header {name!r} is {len(header_value)} characters long; "
+                f"at most {MAX_HEADER_VALUE_CHARS} are allowed"
+            )
+        bad = NOT_HEADER_VALUE_CHAR.search(header_value)
+        if bad is not None:
+            raise ValueError(
+                f"the value of header {name!r} may contain only printable ASCII characters, "
+                "from space to '~' (no CR, LF or other control characters, no letters "
+                f"outside ASCII); it contains {bad.group()!r} at position {bad.start()}"
+            )
     return value
 
 
@@ -126,13 +202,13 @@ class ListResponse(Model, Generic[T]):
 # --- event types -------------------------------------------------------------
 
 
-class EventTypeCreate(Model):
+class EventTypeCreate(RequestModel):
     name: EventTypeName
     description: Description = ""
     schema_: dict[str, Any] | None = Field(None, alias="schema")
 
 
-class EventTypeUpdate(Model):
+class EventTypeUpdate(RequestModel):
     description: Description | None = None
     schema_: dict[str, Any] | None = Field(None, alias="schema")
 
@@ -148,12 +224,12 @@ class EventTypePublic(Model):
 # --- tenants and keys ----------------------------------------------------------
 
 
-class TenantCreate(Model):
+class TenantCreate(RequestModel):
     id: Annotated[str, Field(min_length=1, max_length=64, pattern=CLIENT_ID_PATTERN)] | None = None
     name: Name
 
 
-class TenantUpdate(Model):
+class TenantUpdate(RequestModel):
     name: Name
 
 
@@ -164,7 +240,7 @@ class TenantPublic(Model):
     updated_at: datetime
 
 
-class ApiKeyCreate(Model):
+class ApiKeyCreate(RequestModel):
     name: Name = "default"
 
 
@@ -172,15 +248,26 @@ class ApiKeyPublic(Model):
     id: str
     tenant_id: str | None
     name: str
-    prefix: str
+    prefix: str = Field(description="The key's first characters, to tell keys apart.")
     created_at: datetime
-    key: str | None = Field(None, description="The key itself; shown only once, on creation.")
+    last_used_at: datetime | None = Field(
+        None,
+        description=(
+            "When the key last authenticated a request (or a dashboard sign-in); null if "
+            f"never. Accurate to {API_KEY_TOUCH_INTERVAL_SECONDS} seconds: it is written at most "
+            f"once per {API_KEY_TOUCH_INTERVAL_SECONDS} seconds per key."
+        ),
+    )
+
+
+class ApiKeyCreated(ApiKeyPublic):
+    key: str = Field(description="The key itself; shown only in this answer, never again.")
 
 
 # --- webhooks ----------------------------------------------------------------
 
 
-class WebhookCreate(Model):
+class WebhookCreate(RequestModel):
     name: Name
     url: WebhookUrl
     token: Token | None = Field(None, description="Signing secret; generated when omitted.")
@@ -193,7 +280,7 @@ class WebhookCreate(Model):
     rate_limit: RateLimit | None = None
 
 
-class WebhookUpdate(Model):
+class WebhookUpdate(RequestModel):
     name: Name | None = None
     url: WebhookUrl | None = None
     token: Token | None = None
@@ -219,7 +306,9 @@ class WebhookPublic(Model):
     token: str = Field(description="Full on create and single GET; masked in lists.")
     events: list[str]
     active: bool
-    headers: dict[str, str]
+    headers: dict[str, str] = Field(
+        description="Full on create, update and single GET; values masked in lists."
+    )
     signature_scheme: str
     max_concurrency: int
     rate_limit: int | None
@@ -230,14 +319,14 @@ class WebhookPublic(Model):
     updated_at: datetime
 
 
-def mask_token(token: str) -> str:
-    return token[:MASKED_TOKEN_VISIBLE_CHARS] + "…" if token else ""
-
-
 # --- events and deliveries ------------------------------------------------------
 
 
-class EventCreate(Model):
+class EventCreate(RequestModel):
+    # The payload is stored as bytes; NUL in its text is valid JSON and reaches
+    # receivers as the escape \u0000.
+    nul_allowed_fields = frozenset({"data"})
+
     event: EventTypeName = Field(description="The event type's name.")
     data: dict[str, Any] = Field(description="The event's JSON object.")
     id: Annotated[str, Field(min_length=1, max_length=255, pattern=CLIENT_ID_PATTERN)] | None = (
@@ -305,8 +394,8 @@ class DeliveryDetail(DeliveryPublic):
     logs: list[LogEntryPublic] = Field(description="Every request of this delivery, oldest first.")
 
 
-class RecoverRequest(Model):
-    since: AwareDatetime = Field(description="Resend failed and skipped deliveries since then.")
+class RecoverRequest(RequestModel):
+    since: UtcDatetime = Field(description="Resend failed and skipped deliveries since then.")
 
 
 class RecoverResult(Model):

@@ -20,7 +20,7 @@ async def run_worker_process(settings: Settings) -> None:
 
     storage = open_storage(settings)
     try:
-        await migrate(storage.engine)
+        await migrate(storage.engine, storage.cipher)
         # Everything loaded so far lives as long as the process: moving it out
         # of the collector's sight makes each full collection (several per
         # thousand deliveries) scan only what delivery itself allocates.

@@ -7,17 +7,20 @@ parsed again per attempt. :class:`Sender` owns the worker's one aiohttp session.
 
 from __future__ import annotations
 
+import codecs
 import ssl
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import urlsplit
 
 import aiohttp
+from yarl import URL
 
 from hookwire import __version__
-from hookwire.addressguard import AddressNotAllowed, GuardedResolver, check_host
+from hookwire.addressguard import AddressNotAllowed, GuardedResolver, check_host, parse_url
 from hookwire.config import DEFAULT_RESPONSE_READ_BYTES, DEFAULT_RESPONSE_STORE_BYTES, Settings
+from hookwire.masking import mask_headers
 from hookwire.signing import signature_headers
 from hookwire.storage.base import utcnow
 from hookwire.storage.records import ClaimedDelivery, Webhook
@@ -38,37 +41,47 @@ class Target:
 
     webhook_id: str
     version: int
-    url: str
+    url: URL  # parsed once: the host the guard checked is the host aiohttp uses
     scheme: str
     token: str
     previous_token: str | None
     previous_token_expires: float | None  # unix seconds
     headers: dict[str, str]  # the fixed part of every request's headers
+    # The same, as the event log keeps them: custom header values are masked.
+    logged_headers: dict[str, str]
     max_concurrency: int
     rate_limit: int | None
     active: bool
     suspended: bool
-    refused: str | None  # why an IP-literal URL is refused, decided once
+    refused: str | None  # why nothing is sent (a refused IP literal, an unreadable URL)
 
     @classmethod
     def from_webhook(cls, webhook: Webhook, *, allow_private: bool) -> Target:
         """The sending settings of ``webhook``."""
         refused = None
         try:
-            check_host(urlsplit(webhook.url).hostname or "", allow_private)
+            url = parse_url(webhook.url)
+            check_host(url.raw_host or "", allow_private)
         except AddressNotAllowed as exc:
             refused = str(exc)
+        except ValueError as exc:  # saved before webhook URLs were checked with this parse
+            url, refused = URL(), f"the URL cannot be read: {exc}"
         expires = webhook.previous_token_expires_at
         return cls(
             webhook_id=webhook.id,
             version=webhook.version,
-            url=webhook.url,
+            url=url,
             scheme=webhook.signature_scheme,
             token=webhook.token,
             previous_token=webhook.previous_token,
             previous_token_expires=None if expires is None else expires.timestamp(),
             headers={
                 **webhook.headers,
+                "Content-Type": CONTENT_TYPE,
+                "User-Agent": USER_AGENT,
+            },
+            logged_headers={
+                **mask_headers(webhook.headers),
                 "Content-Type": CONTENT_TYPE,
                 "User-Agent": USER_AGENT,
             },
@@ -106,6 +119,23 @@ class SendOutcome:
     def gone(self) -> bool:
         return self.status_code == GONE_STATUS
 
+    @classmethod
+    def not_sent(cls, reason: str) -> SendOutcome:
+        """An attempt that was not made (the webhook is disabled or suspended): ``reason``."""
+        return cls(
+            sent_at=None,
+            received_at=None,
+            finished_at=utcnow(),
+            duration_ms=None,
+            status_code=None,
+            failure=reason,
+            retryable=False,
+            retry_after=None,
+            request_headers={},
+            response_headers=None,
+            response_body=None,
+        )
+
 
 def describe_failure(exc: BaseException, timeout_seconds: float) -> str:
     """A request error in PRODUCT.md's words (``connection refused``, ``DNS lookup failed``…)."""
@@ -140,6 +170,36 @@ def describe_status(status: int) -> str | None:
     if 300 <= status < 400:
         return f"redirect ({status}) not followed"
     return f"HTTP {status}"
+
+
+def storable_text(value: str) -> str:
+    """A header name or value as the event log can keep it on both databases.
+
+    aiohttp decodes header bytes as UTF-8 with ``surrogateescape``, so a byte
+    that is not UTF-8 arrives as a lone surrogate, which neither PostgreSQL nor
+    a UTF-8 page can hold; NUL is refused by PostgreSQL's text and JSONB. Both
+    are kept visible as backslash escapes (``\\xff``, ``\\x00``) instead.
+    """
+    if value.isascii() and "\x00" not in value:
+        return value  # the usual case, checked without copying
+    raw = value.encode("utf-8", "surrogateescape")
+    return raw.decode("utf-8", "backslashreplace").replace("\x00", "\\x00")
+
+
+def storable_body(body: bytes, limit: int) -> str:
+    """The first ``limit`` bytes of a response body as text the event log can keep.
+
+    Bytes that are not UTF-8 and NUL become backslash escapes (see
+    :func:`storable_text`); a character cut in half by the limit is dropped.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")("backslashreplace")
+    text = decoder.decode(body[:limit], final=len(body) <= limit)
+    return text.replace("\x00", "\\x00")
+
+
+def storable_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """Response headers as the event log keeps them (see :func:`storable_text`)."""
+    return {storable_text(name): storable_text(value) for name, value in headers.items()}
 
 
 async def _read_limited(content: aiohttp.StreamReader, limit: int) -> bytes:
@@ -199,14 +259,13 @@ class Sender:
     async def send(self, target: Target, delivery: ClaimedDelivery) -> SendOutcome:
         """Send one attempt of ``delivery`` to ``target``; never raises for request errors."""
         now = time.time()
-        headers = dict(target.headers)
-        headers.update(
-            signature_headers(
-                target.scheme, target.tokens(now), delivery.id, int(now), delivery.payload
-            )
+        signature = signature_headers(
+            target.scheme, target.tokens(now), delivery.id, int(now), delivery.payload
         )
+        headers = {**target.headers, **signature}
+        logged = {**target.logged_headers, **signature}
         if target.refused is not None:
-            return self._failed(None, None, headers, target.refused, retryable=False)
+            return self._failed(None, None, logged, target.refused, retryable=False)
         assert self._session is not None, "Sender.open() was not called"
         sent_at = utcnow()
         started = time.perf_counter()
@@ -219,11 +278,11 @@ class Sender:
                 except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError):
                     body = b""  # the status line is the answer; a broken body does not undo it
                 status = response.status
-                response_headers = dict(response.headers)
+                response_headers = storable_headers(response.headers)
         except (AddressNotAllowed, TimeoutError, aiohttp.ClientError, OSError) as exc:
             reason = describe_failure(exc, self.timeout_seconds)
             retryable = not isinstance(exc, AddressNotAllowed)
-            return self._failed(sent_at, started, headers, reason, retryable=retryable)
+            return self._failed(sent_at, started, logged, reason, retryable=retryable)
         received_at = utcnow()
         failure = describe_status(status)
         return SendOutcome(
@@ -237,9 +296,9 @@ class Sender:
             retry_after=(
                 response_headers.get("Retry-After") if status in RETRY_AFTER_STATUSES else None
             ),
-            request_headers=headers,
+            request_headers=logged,
             response_headers=response_headers,
-            response_body=body[: self.store_bytes].decode("utf-8", "replace"),
+            response_body=storable_body(body, self.store_bytes),
         )
 
     def _failed(

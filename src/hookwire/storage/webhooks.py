@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -54,7 +55,7 @@ class WebhookStore(StorageBase):
             previous_token_expires_at=row.previous_token_expires_at,
             events=list(row.events),
             active=row.active,
-            headers=dict(row.headers),
+            headers=self._decrypt_headers(row.headers_encrypted),
             signature_scheme=row.signature_scheme,
             max_concurrency=row.max_concurrency,
             rate_limit=row.rate_limit,
@@ -75,7 +76,18 @@ class WebhookStore(StorageBase):
         values = dict(fields)
         if "token" in values:
             values["token_encrypted"] = self.cipher.encrypt(values.pop("token"))
+        if "headers" in values:
+            values["headers_encrypted"] = self._encrypt_headers(values.pop("headers"))
         return values
+
+    def _encrypt_headers(self, headers: dict[str, str]) -> str | None:
+        return self.cipher.encrypt(json.dumps(headers)) if headers else None
+
+    def _decrypt_headers(self, encrypted: str | None) -> dict[str, str]:
+        if encrypted is None:
+            return {}
+        headers: dict[str, str] = json.loads(self.cipher.decrypt(encrypted))
+        return headers
 
     async def create_webhook(self, tenant_id: str, fields: dict[str, Any]) -> Webhook:
         """Create a webhook from validated ``fields`` (all of WEBHOOK_SETTABLE)."""
@@ -151,6 +163,8 @@ class WebhookStore(StorageBase):
             )
             if result.rowcount == 0:
                 raise NotFound(f"webhook {webhook_id!r} not found")
+            await self._announce(conn, "webhook", [webhook_id])
+        self._changed("webhook", [webhook_id])
         return await self.get_webhook(tenant_id, webhook_id)
 
     async def rotate_webhook_token(
@@ -171,6 +185,8 @@ class WebhookStore(StorageBase):
             )
             if result.rowcount == 0:
                 raise NotFound(f"webhook {webhook_id!r} not found")
+            await self._announce(conn, "webhook", [webhook_id])
+        self._changed("webhook", [webhook_id])
         return await self.get_webhook(tenant_id, webhook_id)
 
     async def delete_webhook(self, tenant_id: str, webhook_id: str) -> None:
@@ -182,3 +198,5 @@ class WebhookStore(StorageBase):
             )
             await conn.execute(t.deliveries.delete().where(t.deliveries.c.webhook_id == webhook_id))
             await conn.execute(t.webhooks.delete().where(t.webhooks.c.id == webhook_id))
+            await self._announce(conn, "webhook", [webhook_id])
+        self._changed("webhook", [webhook_id])

@@ -1,0 +1,90 @@
+"""ASGI middleware that applies to every answer, whatever produced it."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from hookwire.errors import problem_response
+from hookwire.storage.base import StorageUnavailable
+
+log = logging.getLogger("hookwire")
+
+NOSNIFF = (b"x-content-type-options", b"nosniff")
+# What a 503 asks the caller to wait: about the database timeout, rounded up.
+RETRY_AFTER_SECONDS = 5
+
+
+class NoSniff:
+    """``X-Content-Type-Options: nosniff`` on every answer (API, static files, docs).
+
+    Browsers must take an answer for the type it declares: a receiver's text
+    shown in JSON, or a file under /static, is never run as a script or page.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_header(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                if not any(name.lower() == NOSNIFF[0] for name, _ in headers):
+                    headers.append(NOSNIFF)
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_header)
+
+
+class ErrorAnswers:
+    """Every error is answered as problem+json, and the connection stays usable.
+
+    A database that cannot be reached, or does not answer within its timeout,
+    is a ``503`` with ``Retry-After``: the caller cannot know whether a write
+    happened and should send it again (with the same event id or
+    Idempotency-Key, which makes that safe). Anything else unexpected is a
+    ``500``. Without this, Starlette answers a plain-text 500 and the server
+    drops the keep-alive connection, so callers often get no answer at all.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except StorageUnavailable as exc:
+            if started:
+                raise
+            log.warning("%s %s answered 503: %s", scope["method"], scope["path"], exc)
+            response = problem_response(
+                503,
+                f"{exc}; nothing may have been stored: retry in a few seconds",
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
+            await response(scope, receive, send)
+        except Exception:
+            if started:
+                raise
+            log.exception("%s %s failed", scope["method"], scope["path"])
+            response = problem_response(
+                500, "hookwire failed to answer this request; the error is in its log"
+            )
+            await response(scope, receive, send)
