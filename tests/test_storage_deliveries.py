@@ -46,7 +46,7 @@ async def test_recorded_attempts_read_back_exactly_and_respect_the_lease(
     for _ in range(3):
         now = datetime.now(UTC)
         await storage.accept_event("acme", None, "license.created", b"{}", now)
-    sent, lost, gone = await storage.claim_due_deliveries("worker-1", 10, 60)
+    sent, lost, gone = (await storage.claim_due_deliveries("worker-1", 10, 60)).deliveries
     async with storage.write() as conn:
         # Another worker took one over after the lease ran out; another was deleted.
         await conn.execute(

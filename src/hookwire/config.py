@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # Every default is a named constant with its unit in the name.
@@ -13,19 +13,25 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 DEFAULT_DATABASE_FILE = "hookwire.db"
 DEFAULT_MAX_BODY_BYTES = 256 * 1024
+DEFAULT_DATABASE_TIMEOUT_SECONDS = 5.0
 DEFAULT_REQUEST_TIMEOUT_SECONDS = 15.0
 DEFAULT_RETRY_SCHEDULE_SECONDS = (5, 300, 1800, 7200, 18000, 36000, 36000)
 DEFAULT_RETRY_JITTER_FRACTION = 0.2
 DEFAULT_SUSPEND_AFTER_SECONDS = 5 * 24 * 3600
 DEFAULT_TOKEN_GRACE_SECONDS = 24 * 3600
 DEFAULT_MAX_CONCURRENCY = 10
-DEFAULT_LEASE_SECONDS = 60.0
+# A claimed delivery's lease outlives its request by this margin; the worker
+# renews what it still holds, so a crashed worker's deliveries are free again
+# within about one lease (DEFAULT_LEASE_SECONDS with the default timeout).
+LEASE_MARGIN_SECONDS = 5.0
+DEFAULT_LEASE_SECONDS = DEFAULT_REQUEST_TIMEOUT_SECONDS + LEASE_MARGIN_SECONDS
 DEFAULT_POLL_INTERVAL_SECONDS = 1.0
 DEFAULT_CLAIM_BATCH_SIZE = 200
 DEFAULT_WORKER_MAX_IN_FLIGHT = 500
 DEFAULT_SHUTDOWN_GRACE_SECONDS = 20.0
 DEFAULT_RESPONSE_READ_BYTES = 64 * 1024
 DEFAULT_RESPONSE_STORE_BYTES = 4 * 1024
+DEFAULT_RETENTION_DAYS = 30
 
 
 class Settings(BaseSettings):
@@ -73,8 +79,16 @@ class Settings(BaseSettings):
     allow_private_networks: bool = Field(
         False, description="Allow deliveries to loopback, private and link-local addresses."
     )
+    database_timeout_seconds: float = Field(
+        DEFAULT_DATABASE_TIMEOUT_SECONDS,
+        gt=0,
+        description="How long a request waits for the database before answering 503.",
+    )
     lease_seconds: float = Field(
-        DEFAULT_LEASE_SECONDS, gt=0, description="How long a worker holds a claimed delivery."
+        DEFAULT_LEASE_SECONDS,
+        gt=0,
+        description="How long a claimed delivery is held before others may take it over "
+        "(renewed while held); default: the request timeout plus 5 s.",
     )
     poll_interval_seconds: float = Field(
         DEFAULT_POLL_INTERVAL_SECONDS, gt=0, description="Longest wait between claims when idle."
@@ -88,7 +102,20 @@ class Settings(BaseSettings):
         ge=0,
         description="On SIGTERM, how long in-flight requests may finish.",
     )
+    retention_days: int = Field(
+        DEFAULT_RETENTION_DAYS,
+        gt=0,
+        description="Days the event log, finished deliveries and their events are kept.",
+    )
     run_worker: bool = Field(True, description="Run the delivery worker inside `serve`.")
+
+    @model_validator(mode="after")
+    def _lease_follows_timeout(self) -> Settings:
+        # Unless chosen, the lease follows the request timeout, so a request in
+        # flight never outlives the lease that protects it from a second sender.
+        if "lease_seconds" not in self.model_fields_set:
+            self.lease_seconds = self.request_timeout_seconds + LEASE_MARGIN_SECONDS
+        return self
 
     @field_validator("retry_schedule", mode="before")
     @classmethod

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
 
@@ -84,3 +84,38 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
     return max(0.0, (when - now).total_seconds())
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What follows an attempt: the delivery's new state, and its next attempt if any."""
+
+    state: str  # succeeded, pending (a retry), or failed
+    next_attempt_at: datetime | None = None
+    next_retry_reason: str | None = None  # the failure, logged on the retry
+
+
+def decide(
+    attempt: int,
+    failure: str | None,
+    *,
+    retryable: bool,
+    retry_after: str | None,
+    finished_at: datetime,
+    policy: RetryPolicy,
+    rng: random.Random,
+) -> Decision:
+    """The outcome of attempt number ``attempt``, which failed with ``failure`` (None: success).
+
+    A retryable failure is tried again on the policy's schedule (or when
+    ``Retry-After`` asks, within its bounds) until the schedule is exhausted;
+    anything else that failed has failed for good.
+    """
+    if failure is None:
+        return Decision("succeeded")
+    if not retryable:
+        return Decision("failed")
+    delay = policy.delay_after(attempt, rng, parse_retry_after(retry_after, finished_at))
+    if delay is None:
+        return Decision("failed")
+    return Decision("pending", finished_at + timedelta(seconds=delay), failure)

@@ -7,6 +7,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from hookwire.api.deps import StorageDep
 from hookwire.errors import problem_response
+from hookwire.middleware import RETRY_AFTER_SECONDS
+from hookwire.storage.base import StorageUnavailable
 
 router = APIRouter(tags=["operations"])
 
@@ -21,9 +23,11 @@ async def healthz() -> dict[str, str]:
 async def readyz(storage: StorageDep) -> dict[str, str] | Response:
     """The process can reach its database."""
     try:
-        await storage.ping()
-    except Exception as exc:  # any driver error means "not ready"
-        return problem_response(503, f"the database cannot be reached: {exc.__class__.__name__}")
+        await storage.ping()  # bounded by the database timeout
+    except StorageUnavailable as exc:
+        return problem_response(
+            503, f"not ready: {exc}", headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
+        )
     return {"status": "ready"}
 
 

@@ -31,6 +31,7 @@ from hookwire.dashboard.session import (
 )
 from hookwire.errors import Problem
 from hookwire.storage import Conflict, InvalidCursor, NotFound
+from hookwire.storage.base import StorageUnavailable
 
 # A strict policy is possible because nothing is inline: scripts and styles
 # are files under /static, and htmx is told not to inject its own styles.
@@ -63,6 +64,7 @@ NOTICES = {
     "event-type-created": "Event type added to the catalogue.",
     "event-type-updated": "Event type saved.",
     "tenant-created": "Tenant created.",
+    "key-revoked": "API key revoked: it no longer works, and its dashboard sessions are ended.",
 }
 
 
@@ -209,6 +211,13 @@ async def _handle(
         return error_page(request, exc.status, exc.detail)
     except RequestValidationError:
         return error_page(request, 422, "The address of this page is not valid.")
+    except StorageUnavailable:
+        return error_page(
+            request,
+            503,
+            "The database is not answering right now, so nothing could be read or saved. "
+            "Try again in a few seconds.",
+        )
 
 
 class DashboardRoute(APIRoute):

@@ -1,15 +1,19 @@
-"""Per-webhook lanes: each webhook's concurrency cap, rate limit and claimed backlog.
+"""Per-webhook lanes: each webhook's share of a worker, and its claimed backlog.
 
 A worker claims deliveries for many webhooks at once. Each webhook gets a lane
-that lets at most ``max_concurrency`` of its requests run and, with a rate
-limit, starts them no faster than ``rate_limit`` per second. What a lane cannot
-start yet waits in its backlog; a webhook whose lane is saturated is left out of
-the next claims, so a slow or dead webhook only ever holds up itself.
+that runs at most ``max_concurrency`` of its requests; what it cannot start yet
+waits in its backlog. The caps themselves hold across workers because claims
+count every lease (see :mod:`hookwire.storage.claims`); :class:`Leases` counts
+this worker's own, so that a webhook it fills alone is left out of its next
+claims, and a slow or dead webhook only ever holds up itself.
 """
 
 from __future__ import annotations
 
-from collections import deque
+import asyncio
+import time
+from collections import Counter, deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from hookwire.storage.records import ClaimedDelivery
@@ -31,25 +35,42 @@ class Lane:
     # Tasks sending this lane's deliveries one after another (at most max_concurrency).
     consumers: int = 0
     backlog: deque[Held] = field(default_factory=deque)
-    # Monotonic time before which the rate limit allows no new request.
-    next_start_at: float = 0.0
-    timer_armed: bool = False
+    # Monotonic time before which this worker starts no request of a
+    # rate-limited webhook (see start_time).
+    next_start: float = 0.0
+    # Set (and replaced) when the webhook's settings change, to wake the
+    # consumers waiting for a start time.
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def saturated(self, max_concurrency: int) -> bool:
-        """True when claiming more for this webhook would only lengthen its backlog."""
-        return bool(self.backlog) or self.in_flight >= max_concurrency
+    def announce_change(self) -> None:
+        """Wake every consumer waiting in :meth:`until_start` to look at the new settings."""
+        self.changed.set()
+        self.changed = asyncio.Event()
+
+    async def until_start(self, start: float) -> bool:
+        """Wait until the monotonic time ``start``; False if the settings changed first."""
+        delay = start - time.monotonic()
+        if delay <= 0:
+            return True
+        try:
+            await asyncio.wait_for(self.changed.wait(), delay)
+        except TimeoutError:
+            return True
+        return False
+
+    def start_time(self, now: float, not_before: float, rate_limit: int | None) -> float:
+        """When to start the next request: at its claimed start time, and never closer
+        than ``1 / rate_limit`` to this worker's previous one (a claim's start times
+        are spaced, but the first may be sent late, which would bunch it with the next).
+        """
+        start = max(now, not_before)
+        if rate_limit is not None:
+            start = max(start, self.next_start)
+            self.next_start = start + 1.0 / rate_limit
+        return start
 
     def idle(self) -> bool:
-        return self.consumers == 0 and not self.backlog and not self.timer_armed
-
-    def wait_before_start(self, now: float, rate_limit: int | None) -> float:
-        """Seconds until the rate limit allows the next request (0: start now, and counted)."""
-        if rate_limit is None:
-            return 0.0
-        if self.next_start_at > now:
-            return self.next_start_at - now
-        self.next_start_at = max(self.next_start_at, now) + 1.0 / rate_limit
-        return 0.0
+        return self.consumers == 0 and not self.backlog
 
     def take_overdue(self, claimed_before: float) -> list[ClaimedDelivery]:
         """Remove and return what has waited since before ``claimed_before``."""
@@ -63,3 +84,54 @@ class Lane:
         held = [h.delivery for h in self.backlog]
         self.backlog.clear()
         return held
+
+    def take(self, delivery_ids: set[str]) -> list[ClaimedDelivery]:
+        """Remove and return the waiting deliveries among ``delivery_ids``."""
+        taken = [h.delivery for h in self.backlog if h.delivery.id in delivery_ids]
+        if taken:
+            self.backlog = deque(h for h in self.backlog if h.delivery.id not in delivery_ids)
+        return taken
+
+
+class Leases:
+    """The deliveries this worker holds under lease, by webhook.
+
+    A delivery is held from its claim until its outcome is recorded (or it is
+    given back): waiting in a lane, in flight, or waiting to be written. Claims
+    count every lease against a webhook's cap, so a webhook with ``cap`` of
+    them here has no room until some are recorded.
+    """
+
+    def __init__(self) -> None:
+        self._webhook_of: dict[str, str] = {}
+        self._per_webhook: Counter[str] = Counter()
+
+    def add(self, deliveries: Iterable[ClaimedDelivery]) -> None:
+        for delivery in deliveries:
+            if delivery.id not in self._webhook_of:
+                self._webhook_of[delivery.id] = delivery.webhook_id
+                self._per_webhook[delivery.webhook_id] += 1
+
+    def drop(self, delivery_ids: Iterable[str]) -> set[str]:
+        """Forget ``delivery_ids``; the webhooks they belonged to."""
+        webhooks = set()
+        for delivery_id in delivery_ids:
+            webhook_id = self._webhook_of.pop(delivery_id, None)
+            if webhook_id is not None:
+                webhooks.add(webhook_id)
+                self._per_webhook[webhook_id] -= 1
+                if not self._per_webhook[webhook_id]:
+                    del self._per_webhook[webhook_id]
+        return webhooks
+
+    def ids(self) -> set[str]:
+        return set(self._webhook_of)
+
+    def count(self, webhook_id: str) -> int:
+        return self._per_webhook.get(webhook_id, 0)
+
+    def webhooks(self) -> set[str]:
+        return set(self._per_webhook)
+
+    def __contains__(self, delivery_id: object) -> bool:
+        return delivery_id in self._webhook_of

@@ -3,9 +3,11 @@
 A worker claims batches under a lease, hands each delivery to its webhook's
 :class:`~hookwire.delivery.lanes.Lane`, sends over one aiohttp session, and
 buffers the outcomes, which a flusher writes with one ``record_attempts`` call
-per batch. It wakes on new events (in-process listeners, PostgreSQL NOTIFY) and
-otherwise polls. ``run()`` serves until ``stop()``; ``run_until_idle()`` is the
-deterministic entry point for tests and scripts.
+per batch. Beside that it renews the leases of what it holds, and reloads a
+webhook's settings as soon as they change (in-process listeners, PostgreSQL
+NOTIFY), so a disabled, suspended or deleted webhook gets nothing more. It
+wakes on new events and otherwise polls. ``run()`` serves until ``stop()``;
+``run_until_idle()`` is the deterministic entry point for tests and scripts.
 """
 
 from __future__ import annotations
@@ -17,34 +19,32 @@ import random
 import secrets
 import socket
 import time
-from datetime import timedelta
+from collections.abc import Coroutine
+from typing import Any
 
 from hookwire.config import Settings
-from hookwire.delivery.lanes import Held, Lane
-from hookwire.delivery.notify import listen_for_deliveries
-from hookwire.delivery.sender import Sender, SendOutcome, Target
+from hookwire.delivery.lanes import Held, Lane, Leases
+from hookwire.delivery.maintenance import Maintenance
+from hookwire.delivery.outcomes import attempt_result, skip_reason
+from hookwire.delivery.recorder import Recorder
+from hookwire.delivery.sender import Sender, SendOutcome
+from hookwire.delivery.targets import Targets
 from hookwire.metrics import Metrics
-from hookwire.retry import RetryPolicy, parse_retry_after
+from hookwire.retry import Decision, RetryPolicy, decide
 from hookwire.storage import Storage
-from hookwire.storage.base import utcnow
-from hookwire.storage.events import SKIPPED_ERROR
+from hookwire.storage.base import StorageUnavailable, utcnow
 from hookwire.storage.records import AttemptResult, ClaimedDelivery
 
 log = logging.getLogger("hookwire.worker")
 
-FLUSH_BATCH_SIZE = 500
-# Results wait this long for company before being written: one transaction per
-# batch instead of one per request, at the cost of a few ms of staleness.
-FLUSH_INTERVAL_SECONDS = 0.005
-FLUSH_RETRY_SECONDS = 1.0
-MAX_CACHED_TARGETS = 10_000
 # run_until_idle() waits for retries coming due within this many seconds.
 DEFAULT_IDLE_HORIZON_SECONDS = 10.0
 IDLE_RECHECK_SECONDS = 0.01
-# A claimed delivery still waiting for its lane is released in time to be sent
-# by someone else within its lease, allowing for the request and this margin.
-LEASE_MARGIN_SECONDS = 5.0
-SKIPPED_DISABLED = "skipped: the webhook is disabled"
+# A webhook found at its cap by a claim (its other requests are in flight in
+# other workers) is left out of claims this long before it is looked at again.
+BUSY_RECHECK_SECONDS = 0.25
+# Leases are renewed this many times per lease.
+RENEWALS_PER_LEASE = 3
 WORKER_ID_MAX_CHARS = 64
 
 
@@ -73,28 +73,34 @@ class Worker:
         self._rng = rng or random.Random()
         self._metrics = metrics
         self._sender = Sender(settings)
-        self._targets: dict[str, Target] = {}
         self._lanes: dict[str, Lane] = {}
+        self._targets = Targets(
+            storage, settings.allow_private_networks, self._apply_change, self._lanes.__contains__
+        )
         # Each lane's consumers: tasks that send its deliveries one after another.
         self._tasks: set[asyncio.Task[None]] = set()
         self._in_flight = 0
         self._held = 0
+        # Claimed and not yet recorded or given back: the leases to renew.
+        self._leased = Leases()
+        # Webhooks a claim found at their cap, and until when to leave them out.
+        self._busy: dict[str, float] = {}
+        # Webhooks whose settings changed since they were loaded.
         self._to_release: list[ClaimedDelivery] = []
-        self._results: list[AttemptResult] = []
-        self._results_ready = asyncio.Event()
-        self._flush_lock = asyncio.Lock()
+        self._recorder = Recorder(
+            storage, self.worker_id, settings.suspend_after_seconds, self._on_recorded
+        )
         self._wake = asyncio.Event()
         self._more_work = True
         self._stopping = False
         self._opened = False
         self._running = False
         self._finished = asyncio.Event()
-        self._flusher: asyncio.Task[None] | None = None
-        self._listener: asyncio.Task[None] | None = None
-        lease = settings.lease_seconds
-        self._hold_limit = max(
-            lease / 4, lease - settings.request_timeout_seconds - LEASE_MARGIN_SECONDS
-        )
+        self._helpers: list[asyncio.Task[None]] = []
+        self._maintenance_stop = asyncio.Event()
+        # A claimed delivery still waiting in a lane after this long is given
+        # back for another worker (it is renewed meanwhile, so this is fairness).
+        self._hold_limit = settings.lease_seconds / 2
         self._next_overdue_check = 0.0
         self._refill_at = max(1, min(settings.claim_batch_size, settings.max_in_flight) // 4)
 
@@ -108,18 +114,30 @@ class Worker:
         await self.close()
 
     async def open(self) -> None:
-        """Open the HTTP session and start listening for wake-ups and flushing."""
+        """Open the HTTP session; start flushing, renewing leases and hearing about changes."""
         if self._opened:
             return
         self._opened = True
         self._stopping = False
         await self._sender.open()
         self.storage.add_wakeup_listener(self._on_wakeup)
-        self._flusher = asyncio.create_task(self._flush_loop())
-        if not self.storage.is_sqlite:
-            url = self.storage.engine.url.set(drivername="postgresql")
-            dsn = url.render_as_string(hide_password=False)
-            self._listener = asyncio.create_task(listen_for_deliveries(dsn, self._on_wakeup))
+        self.storage.add_change_listener(self._targets.changed)
+        self._recorder.start()
+        self._maintenance_stop = asyncio.Event()
+        self._helpers = [
+            self._start(self._renew_loop()),
+            self._start(self._targets.run()),
+            self._start(
+                self.storage.listen(self._on_wakeup, self._targets.changed, self._on_heard)
+            ),
+            # Every worker keeps the log's partitions and purges by retention;
+            # on PostgreSQL a lock lets one process at a time do it.
+            self._start(Maintenance(self.storage, self.settings).run(self._maintenance_stop)),
+        ]
+
+    @staticmethod
+    def _start(coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        return asyncio.create_task(coroutine)
 
     def request_stop(self) -> None:
         """Stop claiming; ``run()`` then finishes in-flight requests and returns."""
@@ -150,20 +168,14 @@ class Worker:
                 log.warning("%d requests outlived the shutdown grace and were cut off", len(late))
                 await asyncio.wait(late)
         await self._release_pending()
-        if self._listener is not None:
-            self._listener.cancel()
-            await asyncio.gather(self._listener, return_exceptions=True)
-            self._listener = None
-        if self._flusher is not None:
-            # Not cancelled: a batch cut off after its commit would be written twice.
-            self._results_ready.set()
-            await asyncio.gather(self._flusher, return_exceptions=True)
-            self._flusher = None
-        try:
-            await self._flush()
-        except Exception:
-            log.exception("could not record the last results; their deliveries will be resent")
+        self._maintenance_stop.set()
+        for task in self._helpers:
+            task.cancel()
+        await asyncio.gather(*self._helpers, return_exceptions=True)
+        self._helpers = []
+        await self._recorder.close()
         self.storage.remove_wakeup_listener(self._on_wakeup)
+        self.storage.remove_change_listener(self._targets.changed)
         await self._sender.close()
         self._opened = False
 
@@ -181,6 +193,9 @@ class Worker:
                 try:
                     if await self._claim_if_worthwhile():
                         continue
+                except StorageUnavailable as exc:
+                    log.warning("claiming deliveries failed: %s; retrying after the poll", exc)
+                    self._more_work = False
                 except Exception:
                     log.exception("claiming deliveries failed; retrying after the poll interval")
                     self._more_work = False
@@ -211,7 +226,7 @@ class Worker:
             if self._tasks or self._held:
                 await self._wait(self.settings.poll_interval_seconds)
                 continue
-            await self._flush()
+            await self._recorder.flush()
             due = await self.storage.next_due_time()
             if due is None:
                 return
@@ -219,6 +234,7 @@ class Worker:
             if delay > horizon_seconds:
                 return
             await asyncio.sleep(max(delay, IDLE_RECHECK_SECONDS))
+            self._busy.clear()
             self._more_work = True
 
     async def _claim_if_worthwhile(self) -> bool:
@@ -256,35 +272,32 @@ class Worker:
             pass
         self._wake.clear()
 
-    async def _claim(self, limit: int) -> int:
-        saturated = [
+    def _excluded(self) -> set[str]:
+        """Webhooks to leave out of the next claim: at their cap with this worker's
+        leases alone, or found at it through other workers' leases a moment ago."""
+        now = time.monotonic()
+        for webhook_id in [w for w, until in self._busy.items() if until <= now]:
+            del self._busy[webhook_id]
+        saturated = {
             webhook_id
-            for webhook_id, lane in self._lanes.items()
-            if lane.saturated(self._targets[webhook_id].max_concurrency)
-        ]
-        claimed = await self.storage.claim_due_deliveries(
-            self.worker_id, limit, self.settings.lease_seconds, saturated
-        )
-        if claimed:
-            await self._refresh_targets(claimed)
-            self._dispatch(claimed)
-        return len(claimed)
+            for webhook_id in self._leased.webhooks()
+            if self._leased.count(webhook_id) >= self._targets.cap(webhook_id)
+        }
+        return saturated | self._busy.keys()
 
-    async def _refresh_targets(self, claimed: list[ClaimedDelivery]) -> None:
-        stale = set()
-        for delivery in claimed:
-            target = self._targets.get(delivery.webhook_id)
-            if target is None or target.version != delivery.webhook_version:
-                stale.add(delivery.webhook_id)
-        if not stale:
-            return
-        allow_private = self.settings.allow_private_networks
-        for webhook in await self.storage.get_webhooks_by_id(stale):
-            self._targets.pop(webhook.id, None)  # re-inserted last: the newest stay longest
-            self._targets[webhook.id] = Target.from_webhook(webhook, allow_private=allow_private)
-        for webhook_id in list(self._targets)[: max(0, len(self._targets) - MAX_CACHED_TARGETS)]:
-            if webhook_id not in self._lanes:
-                del self._targets[webhook_id]
+    async def _claim(self, limit: int) -> int:
+        claim = await self.storage.claim_due_deliveries(
+            self.worker_id, limit, self.settings.lease_seconds, self._excluded()
+        )
+        if claim.saturated:
+            until = time.monotonic() + BUSY_RECHECK_SECONDS
+            self._busy.update(dict.fromkeys(claim.saturated, until))
+            asyncio.get_running_loop().call_later(BUSY_RECHECK_SECONDS, self._on_wakeup)
+        if claim.deliveries:
+            self._leased.add(claim.deliveries)
+            await self._targets.load_for(claim.deliveries)
+            self._dispatch(claim.deliveries)
+        return len(claim.deliveries)
 
     def _dispatch(self, claimed: list[ClaimedDelivery]) -> None:
         now = time.monotonic()
@@ -292,10 +305,10 @@ class Worker:
         for delivery in claimed:
             target = self._targets.get(delivery.webhook_id)
             if target is None:
-                continue  # the webhook was deleted, and its deliveries with it
-            if delivery.trigger == "scheduled" and (target.suspended or not target.active):
-                # Manual resends and test events still go out; the schedule does not.
-                reason = SKIPPED_ERROR if target.suspended else SKIPPED_DISABLED
+                self._leased.drop([delivery.id])  # the webhook was deleted, and this with it
+                continue
+            reason = skip_reason(target, delivery)
+            if reason is not None:
                 self._add_result(self._skipped(delivery, reason))
                 continue
             lane = self._lanes.get(delivery.webhook_id)
@@ -314,20 +327,12 @@ class Worker:
         one long-lived task per concurrent slot costs less than a task per request.
         """
         lane = self._lanes[webhook_id]
-        wanted = min(self._targets[webhook_id].max_concurrency, lane.in_flight + len(lane.backlog))
+        wanted = min(self._targets.cap(webhook_id), lane.in_flight + len(lane.backlog))
         for _ in range(wanted - lane.consumers):
             lane.consumers += 1
             task = asyncio.create_task(self._consume(webhook_id, lane))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-
-    def _on_rate_timer(self, webhook_id: str) -> None:
-        lane = self._lanes.get(webhook_id)
-        if lane is not None:
-            lane.timer_armed = False
-            self._pump(webhook_id)
-            self._forget_if_idle(webhook_id, lane)
-        self._wake.set()
 
     def _forget_if_idle(self, webhook_id: str, lane: Lane) -> None:
         if lane.idle() and self._lanes.get(webhook_id) is lane:
@@ -336,24 +341,43 @@ class Worker:
     async def _consume(self, webhook_id: str, lane: Lane) -> None:
         try:
             while lane.backlog:
-                target = self._targets[webhook_id]
-                wait = lane.wait_before_start(time.monotonic(), target.rate_limit)
-                if wait > 0:
-                    if not lane.timer_armed:
-                        lane.timer_armed = True
-                        asyncio.get_running_loop().call_later(wait, self._on_rate_timer, webhook_id)
-                    return
                 delivery = lane.backlog.popleft().delivery
                 self._held -= 1
                 lane.in_flight += 1
                 self._in_flight += 1
-                await self._attempt(target, lane, delivery)
+                try:
+                    await self._process(lane, delivery)
+                finally:
+                    lane.in_flight -= 1
+                    self._in_flight -= 1
+                    self._wake.set()
         finally:
             lane.consumers -= 1
             self._forget_if_idle(webhook_id, lane)
 
-    async def _attempt(self, target: Target, lane: Lane, delivery: ClaimedDelivery) -> None:
-        """Send one delivery and buffer its result; give it back if that cannot finish."""
+    async def _process(self, lane: Lane, delivery: ClaimedDelivery) -> None:
+        """Wait for the delivery's start time, then send it with the webhook's current settings."""
+        target = self._targets.get(delivery.webhook_id)
+        if target is not None and (target.rate_limit is not None or delivery.not_before):
+            now = time.monotonic()
+            not_before = now
+            if delivery.not_before is not None:
+                not_before += (delivery.not_before - utcnow()).total_seconds()
+            start = lane.start_time(now, not_before, target.rate_limit)
+            # Its start time under the webhook's rate limit; a change of the
+            # webhook (disabled, deleted) is looked at as soon as it is heard.
+            while not await lane.until_start(start):
+                target = self._targets.get(delivery.webhook_id)
+                if target is None or skip_reason(target, delivery) is not None:
+                    break
+            target = self._targets.get(delivery.webhook_id)
+        if target is None:
+            self._leased.drop([delivery.id])  # deleted while it waited
+            return
+        reason = skip_reason(target, delivery)
+        if reason is not None:  # disabled or suspended while it waited
+            self._add_result(self._skipped(delivery, reason))
+            return
         recorded = False
         try:
             outcome = await self._sender.send(target, delivery)
@@ -364,16 +388,6 @@ class Worker:
         finally:
             if not recorded:  # an unexpected error, or cut off at shutdown
                 self._to_release.append(delivery)
-            was_saturated = lane.saturated(target.max_concurrency)
-            lane.in_flight -= 1
-            self._in_flight -= 1
-            if lane.backlog:
-                # This consumer takes the next; more start if the limit was raised.
-                if lane.consumers < self._targets[delivery.webhook_id].max_concurrency:
-                    self._pump(delivery.webhook_id)
-            elif was_saturated:
-                self._more_work = True  # its due deliveries were left out of claims until now
-            self._wake.set()
 
     async def _release_pending(self) -> None:
         """Give back what failed to start or waited in a lane too long."""
@@ -391,106 +405,97 @@ class Worker:
         due = utcnow()
         try:
             await self.storage.release_deliveries(self.worker_id, [(d.id, due) for d in released])
-        except Exception:
-            log.exception("releasing %d deliveries failed; their lease will run out", len(released))
+        except Exception as exc:
+            log.warning(
+                "releasing %d deliveries failed (%s); their lease will run out", len(released), exc
+            )
+        self._freed(self._leased.drop(d.id for d in released))
+
+    # --- leases and changes ------------------------------------------------
+
+    async def _renew_loop(self) -> None:
+        """Keep the leases of everything held or in flight; drop what was taken over."""
+        lease = self.settings.lease_seconds
+        while True:
+            await asyncio.sleep(lease / RENEWALS_PER_LEASE)
+            held = self._leased.ids()
+            if not held:
+                continue
+            try:
+                kept = await self.storage.renew_leases(self.worker_id, held, lease)
+            except Exception as exc:
+                log.warning("renewing %d leases failed: %s", len(held), exc)
+                continue
+            lost = {i for i in held - kept if i in self._leased}
+            for webhook_id, lane in list(self._lanes.items()):
+                dropped = lane.take(lost)
+                self._held -= len(dropped)
+                self._forget_if_idle(webhook_id, lane)
+            self._freed(self._leased.drop(lost))
+
+    def _on_heard(self) -> None:
+        """The LISTEN connection is (back) up: what changed meanwhile is unknown."""
+        self._targets.all_changed()
+        self._on_wakeup()
+
+    def _apply_change(self, webhook_id: str) -> None:
+        lane = self._lanes.get(webhook_id)
+        if lane is None:
+            return
+        lane.announce_change()
+        target = self._targets.get(webhook_id)
+        if target is None:  # deleted: its deliveries are gone from the database too
+            dropped = lane.take_all()
+            self._leased.drop(d.id for d in dropped)
+        else:
+            reasons = {h.delivery.id: skip_reason(target, h.delivery) for h in lane.backlog}
+            dropped = lane.take({i for i, reason in reasons.items() if reason is not None})
+            for delivery in dropped:
+                self._add_result(self._skipped(delivery, reasons[delivery.id] or ""))
+        self._held -= len(dropped)
+        self._forget_if_idle(webhook_id, lane)
 
     # --- outcomes ----------------------------------------------------------
 
     def _result(self, delivery: ClaimedDelivery, outcome: SendOutcome) -> AttemptResult:
         attempt = delivery.attempts + 1
-        state, next_at, next_reason = "succeeded", None, None
-        if outcome.failure is not None:
-            state = "failed"
-            if outcome.retryable:
-                retry_after = parse_retry_after(outcome.retry_after, outcome.finished_at)
-                delay = self._policy.delay_after(attempt, self._rng, retry_after)
-                if delay is not None:
-                    state, next_reason = "pending", outcome.failure
-                    next_at = outcome.finished_at + timedelta(seconds=delay)
+        decision = decide(
+            attempt,
+            outcome.failure,
+            retryable=outcome.retryable,
+            retry_after=outcome.retry_after,
+            finished_at=outcome.finished_at,
+            policy=self._policy,
+            rng=self._rng,
+        )
         if self._metrics is not None:
-            self._metrics.attempts.labels(outcome="retry" if state == "pending" else state).inc()
+            label = "retry" if decision.state == "pending" else decision.state
+            self._metrics.attempts.labels(outcome=label).inc()
             if outcome.duration_ms is not None:
                 self._metrics.attempt_seconds.observe(outcome.duration_ms / 1000)
-        return AttemptResult(
-            delivery_id=delivery.id,
-            tenant_id=delivery.tenant_id,
-            webhook_id=delivery.webhook_id,
-            event_id=delivery.event_id,
-            event_type=delivery.event_type,
-            attempt=attempt,
-            trigger=delivery.trigger,
-            retry_reason=delivery.retry_reason,
-            sent_at=outcome.sent_at,
-            received_at=outcome.received_at,
-            finished_at=outcome.finished_at,
-            duration_ms=outcome.duration_ms,
-            status_code=outcome.status_code,
-            success=outcome.failure is None,
-            error=outcome.failure,
-            request_headers=outcome.request_headers,
-            response_headers=outcome.response_headers,
-            response_body=outcome.response_body,
-            state=state,
-            next_attempt_at=next_at,
-            next_retry_reason=next_reason,
-            webhook_gone=outcome.gone,
-        )
+        return attempt_result(delivery, outcome, decision, attempt=attempt)
 
     def _skipped(self, delivery: ClaimedDelivery, reason: str) -> AttemptResult:
         if self._metrics is not None:
             self._metrics.attempts.labels(outcome="skipped").inc()
-        return AttemptResult(
-            delivery_id=delivery.id,
-            tenant_id=delivery.tenant_id,
-            webhook_id=delivery.webhook_id,
-            event_id=delivery.event_id,
-            event_type=delivery.event_type,
-            attempt=delivery.attempts,
-            trigger=delivery.trigger,
-            retry_reason=delivery.retry_reason,
-            sent_at=None,
-            received_at=None,
-            finished_at=utcnow(),
-            duration_ms=None,
-            status_code=None,
-            success=False,
-            error=reason,
-            request_headers={},
-            response_headers=None,
-            response_body=None,
-            state="skipped",
-        )
+        outcome = SendOutcome.not_sent(reason)
+        return attempt_result(delivery, outcome, Decision("skipped"), attempt=delivery.attempts)
 
     # --- recording -----------------------------------------------------------
 
     def _add_result(self, result: AttemptResult) -> None:
-        self._results.append(result)
-        self._results_ready.set()
+        self._recorder.add(result)
 
-    async def _flush_loop(self) -> None:
-        while not self._stopping:
-            await self._results_ready.wait()
-            if len(self._results) < FLUSH_BATCH_SIZE and not self._stopping:
-                await asyncio.sleep(FLUSH_INTERVAL_SECONDS)
-            try:
-                await self._flush()
-            except Exception:
-                log.exception("recording delivery results failed; retrying")
-                await asyncio.sleep(FLUSH_RETRY_SECONDS)
+    def _on_recorded(self, batch: list[AttemptResult]) -> None:
+        self._freed(self._leased.drop(r.delivery_id for r in batch))
+        self._wake_for_retries(batch)
 
-    async def _flush(self) -> None:
-        """Write every buffered result, a batch per transaction."""
-        async with self._flush_lock:
-            while self._results:
-                batch = self._results[:FLUSH_BATCH_SIZE]
-                await self.storage.record_attempts(
-                    self.worker_id,
-                    batch,
-                    suspend_after_seconds=self.settings.suspend_after_seconds,
-                )
-                del self._results[: len(batch)]
-                self._wake_for_retries(batch)
-            self._results_ready.clear()
+    def _freed(self, webhook_ids: set[str]) -> None:
+        """Leases of ``webhook_ids`` ended here: they may have room for more at once."""
+        if webhook_ids:
+            for webhook_id in webhook_ids:
+                self._busy.pop(webhook_id, None)
+            self._on_wakeup()
 
     def _wake_for_retries(self, batch: list[AttemptResult]) -> None:
         """Wake when a retry comes due sooner than the next poll would notice it."""

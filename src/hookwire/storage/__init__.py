@@ -9,13 +9,25 @@ from __future__ import annotations
 from hookwire.storage.accept import AcceptStore
 from hookwire.storage.base import Conflict, InvalidCursor, NotFound, create_engine
 from hookwire.storage.catalog import CatalogStore
+from hookwire.storage.claims import ClaimStore
 from hookwire.storage.deliveries import DeliveryStore
 from hookwire.storage.logs import LogStore
+from hookwire.storage.retention import RetentionStore
+from hookwire.storage.sessions import SessionStore
 from hookwire.storage.webhooks import WebhookStore
 
 __all__ = ["Conflict", "InvalidCursor", "NotFound", "Storage", "create_engine"]
 
 
 # DeliveryStore extends WebhookStore (it builds Webhook records), so it comes first.
-class Storage(CatalogStore, DeliveryStore, WebhookStore, AcceptStore, LogStore):
+class Storage(
+    CatalogStore,
+    ClaimStore,
+    DeliveryStore,
+    WebhookStore,
+    AcceptStore,
+    LogStore,
+    SessionStore,
+    RetentionStore,
+):
     """Every database operation hookwire performs, on SQLite or PostgreSQL."""

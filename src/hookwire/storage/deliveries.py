@@ -8,9 +8,10 @@ ran out finds ``lease_owner`` changed and its completion no longer applies.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-import operator
-from collections.abc import Callable, Collection, Iterable, Sequence
+import logging
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,17 +19,20 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql.compiler import SQLCompiler
 
 from hookwire.config import DEFAULT_SUSPEND_AFTER_SECONDS
 from hookwire.storage import tables as t
-from hookwire.storage.base import NotFound, utcnow
+from hookwire.storage.base import NotFound, StorageFailure, StorageUnavailable, utcnow
+from hookwire.storage.batch import Executemany
 from hookwire.storage.events import NOTIFY_CHANNEL, delivery_record
-from hookwire.storage.logs import LOG_ENTRY_COLUMNS, log_entry_rows
-from hookwire.storage.records import AttemptResult, ClaimedDelivery, Delivery, Webhook
+from hookwire.storage.logs import LogStore, log_entry_rows
+from hookwire.storage.records import AttemptResult, Delivery, Webhook
 from hookwire.storage.webhooks import WebhookStore
 
 MANUAL_RESEND_REASON = "manual resend"
+UNSTORABLE_RESPONSE = "(the response could not be stored)"
+
+log = logging.getLogger("hookwire.storage")
 
 _d = t.deliveries
 
@@ -91,92 +95,6 @@ _UPDATE_HEALTH = (
 )
 
 
-class _Executemany:
-    """A statement compiled once for one dialect and run with rows of positional values.
-
-    ``conn.execute(statement, [dict, ...])`` makes SQLAlchemy build, check and
-    type-process a parameter dict per row, which cost more CPU than anything
-    else in recording a batch. Here a row is a tuple in ``names`` order that
-    goes to the driver after the dialect's own bind processors have converted
-    the values that need it (datetimes, JSON), so the SQL and the stored values
-    are those SQLAlchemy would have sent. ``fixed`` values are the same for
-    every row of a batch and are converted once per batch.
-    """
-
-    def __init__(
-        self,
-        statement: sa.ClauseElement,
-        dialect: sa.Dialect,
-        names: Sequence[str],
-        fixed: Sequence[str] = (),
-    ) -> None:
-        compiled = statement.compile(dialect=dialect)
-        # Both drivers (sqlite3 and asyncpg) take positional parameters.
-        assert isinstance(compiled, SQLCompiler) and compiled.positiontup is not None
-        self.sql = compiled.string
-        self._fixed = tuple(fixed)
-        self._multi_rowcount = dialect.supports_sane_multi_rowcount
-        sources = {name: i for i, name in enumerate((*names, *fixed))}
-        unknown = set(sources) - set(compiled.positiontup)
-        if unknown:
-            raise ValueError(f"not parameters of the statement: {sorted(unknown)}")
-        processors: dict[str, Callable[[Any], Any] | None] = {
-            name: compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
-            for name in compiled.positiontup
-        }
-        self._row_processors = [
-            (i, processor) for i, name in enumerate(names) if (processor := processors[name])
-        ]
-        self._fixed_processors = [processors[name] for name in fixed]
-        constants: list[Any] = []
-        picks = []
-        for name in compiled.positiontup:
-            if name in sources:
-                picks.append(sources[name])
-                continue
-            bind = compiled.binds[name]
-            if bind.required:
-                raise ValueError(f"no value given for parameter {name!r}")
-            # A value of the statement itself, such as the 'pending' of state = 'pending'.
-            processor = processors[name]
-            value = bind.effective_value
-            constants.append(value if processor is None else processor(value))
-            picks.append(len(sources) + len(constants) - 1)
-        self._constants = tuple(constants)
-        pick = operator.itemgetter(*picks)
-        self._pick: Callable[[tuple[Any, ...]], tuple[Any, ...]] = (
-            pick if len(picks) > 1 else lambda values: (pick(values),)
-        )
-
-    def parameters(self, rows: Iterable[Sequence[Any]], fixed: Sequence[Any]) -> list[Any]:
-        """The driver's parameters for ``rows``, with ``fixed`` in the order given at creation."""
-        tail = (
-            *(v if p is None else p(v) for p, v in zip(self._fixed_processors, fixed, strict=True)),
-            *self._constants,
-        )
-        pick, processors = self._pick, self._row_processors
-        if not processors:
-            return [pick((*row, *tail)) for row in rows]
-        parameters = []
-        for row in rows:
-            values = [*row, *tail]
-            for i, processor in processors:
-                values[i] = processor(values[i])
-            parameters.append(pick(tuple(values)))
-        return parameters
-
-    async def execute(
-        self, conn: AsyncConnection, rows: Sequence[Sequence[Any]], *fixed: Any
-    ) -> int | None:
-        """Run the statement for each row; how many rows changed (None: the driver cannot tell)."""
-        if not rows:
-            return 0
-        result = await conn.exec_driver_sql(self.sql, self.parameters(rows, fixed))
-        if len(rows) > 1 and not self._multi_rowcount:
-            return None
-        return int(result.rowcount)
-
-
 @dataclass(slots=True)
 class _WebhookOutcome:
     """What one batch says about one webhook's health."""
@@ -235,91 +153,20 @@ def _health_row(
     }
 
 
-class DeliveryStore(WebhookStore):
+def _kind(exc: Exception) -> str:
+    # A StorageFailure's text is safe to log by construction; any other error's
+    # text might quote the data, so only its class is named.
+    return str(exc) if isinstance(exc, StorageFailure) else type(exc).__name__
+
+
+def without_response(result: AttemptResult) -> AttemptResult:
+    """``result`` without the parts a receiver chose (its headers and body), saying so."""
+    error = f"{result.error} {UNSTORABLE_RESPONSE}" if result.error else UNSTORABLE_RESPONSE
+    return dataclasses.replace(result, response_headers=None, response_body=None, error=error)
+
+
+class DeliveryStore(WebhookStore, LogStore):
     """The queue operations a worker performs, and the manual ones a person triggers."""
-
-    def _due_conditions(
-        self, now: datetime, exclude_webhook_ids: Collection[str]
-    ) -> list[sa.ColumnElement[bool]]:
-        conditions = [_d.c.state == "pending", _d.c.next_attempt_at <= now]
-        if exclude_webhook_ids:
-            conditions.append(_d.c.webhook_id.not_in(list(exclude_webhook_ids)))
-        # Per-webhook FIFO ordering (webhooks.ordering = 'fifo') becomes one more
-        # condition here: for such webhooks, NOT EXISTS an older pending delivery
-        # of the same webhook (the (webhook_id, state, created_at) index serves it).
-        # A leased delivery is still pending, so the next one waits for its outcome.
-        return conditions
-
-    async def claim_due_deliveries(
-        self,
-        worker_id: str,
-        limit: int,
-        lease_seconds: float,
-        exclude_webhook_ids: Collection[str] = (),
-    ) -> list[ClaimedDelivery]:
-        """Lease up to ``limit`` due deliveries (oldest due first) with their payloads.
-
-        Deliveries of ``exclude_webhook_ids`` (webhooks the worker has saturated)
-        are left for later. Concurrent workers never claim the same delivery.
-        """
-        now = utcnow()
-        lease = {
-            "next_attempt_at": now + timedelta(seconds=lease_seconds),
-            "lease_owner": worker_id,
-        }
-        due = (
-            sa.select(_d.c.id)
-            .where(*self._due_conditions(now, exclude_webhook_ids))
-            .order_by(_d.c.next_attempt_at)
-            .limit(limit)
-        )
-        joins = (
-            t.events.c.tenant_id == _d.c.tenant_id,
-            t.events.c.id == _d.c.event_id,
-            t.webhooks.c.id == _d.c.webhook_id,
-        )
-        columns = (
-            _d.c.id,
-            _d.c.tenant_id,
-            _d.c.event_id,
-            _d.c.webhook_id,
-            _d.c.event_type,
-            _d.c.attempts,
-            _d.c.next_trigger,
-            _d.c.retry_reason,
-            t.events.c.payload,
-            t.webhooks.c.version,
-        )
-        async with self.write() as conn:
-            if self.is_sqlite:
-                # The write transaction holds SQLite's one write lock, so the
-                # select-then-update pair cannot interleave with another claim.
-                rows = (
-                    await conn.execute(sa.select(*columns).where(_d.c.id.in_(due), *joins))
-                ).all()
-                if rows:
-                    await conn.execute(
-                        _d.update().where(_d.c.id.in_([r.id for r in rows])).values(**lease)
-                    )
-            else:
-                locked = due.with_for_update(skip_locked=True)
-                claim = _d.update().where(_d.c.id.in_(locked), *joins).values(**lease)
-                rows = (await conn.execute(claim.returning(*columns))).all()
-        return [
-            ClaimedDelivery(
-                id=r.id,
-                tenant_id=r.tenant_id,
-                event_id=r.event_id,
-                webhook_id=r.webhook_id,
-                event_type=r.event_type,
-                attempts=r.attempts,
-                trigger=r.next_trigger,
-                retry_reason=r.retry_reason,
-                payload=bytes(r.payload),
-                webhook_version=r.version,
-            )
-            for r in sorted(rows, key=lambda r: r.id)
-        ]
 
     async def record_attempts(
         self,
@@ -337,16 +184,49 @@ class DeliveryStore(WebhookStore):
         """
         if not results:
             return
-        async with self.write() as conn:
-            await self._record(conn, worker_id, results, suspend_after_seconds)
+        try:
+            async with self.write() as conn:
+                changed = await self._record(conn, worker_id, results, suspend_after_seconds)
+            self._changed("webhook", changed)
+            return
+        except StorageUnavailable:
+            raise  # the whole batch waits for the database to come back
+        except Exception as exc:
+            # Something in the batch cannot be stored (bytes a receiver sent that
+            # the database refuses, say). One bad row must not hold up the others,
+            # nor leave their leases to run out and be sent twice: each goes alone.
+            log.warning(
+                "a batch of %d attempts could not be recorded (%s); recording them one by one",
+                len(results),
+                _kind(exc),
+            )
+        for result in results:
+            await self._record_alone(worker_id, result, suspend_after_seconds)
+
+    async def _record_alone(
+        self, worker_id: str, result: AttemptResult, suspend_after_seconds: float
+    ) -> None:
+        """Record one attempt; if it cannot be stored, store it without what the receiver sent."""
+        for attempt in (result, without_response(result)):
+            try:
+                async with self.write() as conn:
+                    changed = await self._record(conn, worker_id, [attempt], suspend_after_seconds)
+                self._changed("webhook", changed)
+                return
+            except StorageUnavailable:
+                raise
+            except Exception as exc:
+                error = _kind(exc)
+        log.error(
+            "the attempt of delivery %s cannot be recorded (%s); it will be sent again "
+            "once its lease runs out",
+            result.delivery_id,
+            error,
+        )
 
     @functools.cached_property
-    def _complete_batch(self) -> _Executemany:
-        return _Executemany(_COMPLETE, self.engine.dialect, _COMPLETE_ROW, ("b_owner", "b_now"))
-
-    @functools.cached_property
-    def _log_batch(self) -> _Executemany:
-        return _Executemany(t.log_entries.insert(), self.engine.dialect, LOG_ENTRY_COLUMNS)
+    def _complete_batch(self) -> Executemany:
+        return Executemany(_COMPLETE, self.engine.dialect, _COMPLETE_ROW, ("b_owner", "b_now"))
 
     async def _record(
         self,
@@ -354,7 +234,8 @@ class DeliveryStore(WebhookStore):
         worker_id: str,
         results: Sequence[AttemptResult],
         suspend_after_seconds: float,
-    ) -> None:
+    ) -> list[str]:
+        """Write a batch in ``conn``'s transaction; the webhooks whose status changed."""
         now = utcnow()
         # In id order, so that concurrent workers lock deliveries in one order.
         deliveries = [
@@ -383,19 +264,21 @@ class DeliveryStore(WebhookStore):
             if len(existing) < len(results):
                 results = [r for r in results if r.delivery_id in existing]
             if not results:
-                return
+                return []
         await self._log_batch.execute(conn, log_entry_rows(results))
         outcomes = _outcomes(results)
-        if outcomes:
-            suspend_before = now - timedelta(seconds=suspend_after_seconds)
-            await self._update_health(conn, outcomes, suspend_before)
+        if not outcomes:
+            return []
+        suspend_before = now - timedelta(seconds=suspend_after_seconds)
+        return await self._update_health(conn, outcomes, suspend_before)
 
     async def _update_health(
         self,
         conn: AsyncConnection,
         outcomes: dict[str, _WebhookOutcome],
         suspend_before: datetime,
-    ) -> None:
+    ) -> list[str]:
+        """Store each webhook's new health; the ids whose status or activity changed."""
         w = t.webhooks
         query = (
             sa.select(w.c.id, w.c.status, w.c.active, w.c.failing_since)
@@ -406,9 +289,14 @@ class DeliveryStore(WebhookStore):
             # Locked in id order, so concurrent workers' batches cannot deadlock.
             query = query.with_for_update()
         current = (await conn.execute(query)).all()
-        if current:
-            rows = [_health_row(row, outcomes[row.id], suspend_before) for row in current]
-            await conn.execute(_UPDATE_HEALTH, rows)
+        if not current:
+            return []
+        rows = [_health_row(row, outcomes[row.id], suspend_before) for row in current]
+        await conn.execute(_UPDATE_HEALTH, rows)
+        # Workers stop sending to a webhook that this batch suspended.
+        changed = [row["b_id"] for row in rows if row["b_version_step"]]
+        await self._announce(conn, "webhook", changed)
+        return changed
 
     async def release_deliveries(
         self, worker_id: str, ids_with_due_times: Sequence[tuple[str, datetime]]

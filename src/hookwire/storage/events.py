@@ -6,6 +6,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from hookwire.storage import notify
 from hookwire.storage import tables as t
 from hookwire.storage.base import (
     NotFound,
@@ -17,7 +18,7 @@ from hookwire.storage.base import (
 from hookwire.storage.records import Delivery, Event, Page
 
 # PostgreSQL channel on which accepted events wake the workers.
-NOTIFY_CHANNEL = "hookwire_deliveries"
+NOTIFY_CHANNEL = notify.DELIVERIES_CHANNEL
 SKIPPED_ERROR = "skipped: the webhook is suspended"
 
 

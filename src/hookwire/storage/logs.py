@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -16,6 +17,7 @@ from hookwire.storage.base import (
     encode_cursor,
     page_after,
 )
+from hookwire.storage.batch import Executemany
 from hookwire.storage.records import AttemptResult, LogEntry, Page
 
 
@@ -96,7 +98,11 @@ def log_entry_rows(results: Sequence[AttemptResult]) -> list[tuple[Any, ...]]:
 
 
 class LogStore(StorageBase):
-    """Reading the event log."""
+    """Reading the event log (writing it is part of recording attempts)."""
+
+    @functools.cached_property
+    def _log_batch(self) -> Executemany:
+        return Executemany(t.log_entries.insert(), self.engine.dialect, LOG_ENTRY_COLUMNS)
 
     async def list_delivery_logs(self, tenant_id: str, delivery_id: str) -> list[LogEntry]:
         """A delivery's log entries, oldest first; NotFound for another tenant's delivery."""

@@ -1,4 +1,12 @@
-"""PostgreSQL LISTEN: wake the worker when another process accepts an event."""
+"""Wake-ups and change notices between processes: PostgreSQL LISTEN/NOTIFY.
+
+Two channels. ``hookwire_deliveries`` says "new deliveries are due" (accepted
+events, resends, recoveries). ``hookwire_changes`` carries ``<kind>:<id>``
+payloads, e.g. ``webhook:wh_…``, sent in the transaction that changed the
+thing, so that other processes drop what they cached of it. Within one
+process the same happens through :meth:`StorageBase.add_wakeup_listener` and
+:meth:`StorageBase.add_change_listener`; SQLite has nothing else.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +17,10 @@ from collections.abc import Callable
 
 import asyncpg
 
-from hookwire.storage.events import NOTIFY_CHANNEL
+log = logging.getLogger("hookwire.storage")
 
-log = logging.getLogger("hookwire.worker")
-
+DELIVERIES_CHANNEL = "hookwire_deliveries"
+CHANGES_CHANNEL = "hookwire_changes"
 RECONNECT_MIN_SECONDS = 0.5
 RECONNECT_MAX_SECONDS = 30.0
 CONNECT_TIMEOUT_SECONDS = 10.0
@@ -22,13 +30,25 @@ def _set_event(event: asyncio.Event, *_args: object) -> None:
     event.set()
 
 
-async def listen_for_deliveries(dsn: str, on_notify: Callable[[], None]) -> None:
-    """Call ``on_notify`` on every NOTIFY of new deliveries, until cancelled.
+async def listen(
+    dsn: str,
+    on_deliveries: Callable[[], None],
+    on_change: Callable[[str, str], None],
+    on_connect: Callable[[], None],
+) -> None:
+    """Call ``on_deliveries`` and ``on_change(kind, id)`` on every notice, until cancelled.
 
     Uses its own connection (a pooled one would be handed to other work) and
-    reconnects when it is lost; after each (re)connection ``on_notify`` is
-    called once, since notifications sent while disconnected are gone.
+    reconnects when it is lost; after each (re)connection ``on_connect`` is
+    called, since notices sent while disconnected are gone: the caller must
+    assume anything may have changed.
     """
+
+    def changed(_conn: object, _pid: int, _channel: str, payload: str) -> None:
+        kind, _, ident = payload.partition(":")
+        if ident:
+            on_change(kind, ident)
+
     delay = RECONNECT_MIN_SECONDS
     while True:
         connection = None
@@ -36,13 +56,16 @@ async def listen_for_deliveries(dsn: str, on_notify: Callable[[], None]) -> None
             connection = await asyncpg.connect(dsn, timeout=CONNECT_TIMEOUT_SECONDS)
             lost = asyncio.Event()
             connection.add_termination_listener(functools.partial(_set_event, lost))
-            await connection.add_listener(NOTIFY_CHANNEL, lambda *_args: on_notify())
+            await connection.add_listener(DELIVERIES_CHANNEL, lambda *_args: on_deliveries())
+            await connection.add_listener(CHANGES_CHANNEL, changed)
             delay = RECONNECT_MIN_SECONDS
-            on_notify()
+            on_connect()
             await lost.wait()
             log.warning("the LISTEN connection to PostgreSQL was lost; reconnecting")
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
-            log.warning("cannot LISTEN on PostgreSQL (%s); retrying in %.1f s", exc, delay)
+            log.warning(
+                "cannot LISTEN on PostgreSQL (%s); retrying in %.1f s", type(exc).__name__, delay
+            )
             await asyncio.sleep(delay)
             delay = min(delay * 2, RECONNECT_MAX_SECONDS)
         finally:

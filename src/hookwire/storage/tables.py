@@ -75,8 +75,46 @@ api_keys = sa.Table(
     sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
     sa.Column("prefix", sa.String(16), nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False),
-    # Deleting a tenant cascades to its keys through this index.
+    # Written at most once per API_KEY_TOUCH_INTERVAL_SECONDS (auth.py), so
+    # authenticating does not turn every request into a write.
+    sa.Column("last_used_at", UTCDateTime(), nullable=True),
+    # A tenant's keys in creation order (keyset on created_at, id); deleting a
+    # tenant cascades to its keys through the same index.
+    sa.Index(None, "tenant_id", "created_at", "id"),
+)
+
+# Dashboard sign-ins. Only the SHA-256 of the session id (the cookie's value) is
+# kept, so a copy of this table cannot be replayed as cookies. A row is the
+# session: deleting it (sign-out, a revoked key, a deleted tenant, expiry)
+# ends it at once.
+dashboard_sessions = sa.Table(
+    "dashboard_sessions",
+    metadata,
+    sa.Column("id_hash", sa.String(64), primary_key=True),
+    # "key": signed in with an API key. Other kinds may have no key at all.
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column(
+        "api_key_id",
+        sa.String(40),
+        sa.ForeignKey("api_keys.id", ondelete="CASCADE"),
+        nullable=True,
+    ),
+    # The tenant the session acts for; NULL for the admin.
+    sa.Column(
+        "tenant_id", sa.String(64), sa.ForeignKey("tenants.id", ondelete="CASCADE"), nullable=True
+    ),
+    sa.Column("is_admin", sa.Boolean(), nullable=False),
+    # Sessions of the operator's configured admin key (which has no api_keys
+    # row): binds them to that key, so changing it ends them.
+    sa.Column("admin_key_fingerprint", sa.String(64), nullable=True),
+    sa.Column("csrf_token", sa.String(64), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=False),
+    # Revoking a key and deleting a tenant delete their sessions through these.
+    sa.Index(None, "api_key_id"),
     sa.Index(None, "tenant_id"),
+    # Purging expired sessions.
+    sa.Index(None, "expires_at"),
 )
 
 event_types = sa.Table(
@@ -105,7 +143,9 @@ webhooks = sa.Table(
     sa.Column("previous_token_expires_at", UTCDateTime(), nullable=True),
     sa.Column("events", JSONType, nullable=False),
     sa.Column("active", sa.Boolean(), nullable=False),
-    sa.Column("headers", JSONType, nullable=False),
+    # Custom request headers, a JSON object Fernet-encrypted like the token:
+    # they usually carry the receiver's credentials. NULL when there are none.
+    sa.Column("headers_encrypted", sa.Text(), nullable=True),
     sa.Column("signature_scheme", sa.String(16), nullable=False),
     sa.Column("max_concurrency", sa.Integer(), nullable=False),
     sa.Column("rate_limit", sa.Integer(), nullable=True),
@@ -144,6 +184,10 @@ events = sa.Table(
     sa.Index(None, "tenant_id", "idempotency_key", unique=True),
     # Listing a tenant's events newest first.
     sa.Index(None, "tenant_id", "triggered_at", "id"),
+    # The retention purge walks the oldest events of all tenants in batches,
+    # from a cursor. One entry per event, written once at the right edge;
+    # without it each batch would scan the whole table.
+    sa.Index(None, "triggered_at", "tenant_id", "id"),
 )
 
 deliveries = sa.Table(
@@ -189,12 +233,41 @@ deliveries = sa.Table(
     # Per-webhook look-ups: recover failed/skipped since T, FIFO ordering later,
     # and the cascade when a webhook is deleted.
     sa.Index(None, "webhook_id", "state", "created_at"),
+    # A webhook's deliveries under a lease, counted by every claim to hold its
+    # maxConcurrency across workers. Partial: only leased rows (a few per
+    # webhook) enter it, not a backlog of scheduled retries.
+    sa.Index(
+        "ix_deliveries_leased",
+        "webhook_id",
+        postgresql_where=sa.text("state = 'pending' AND lease_owner IS NOT NULL"),
+        sqlite_where=sa.text("state = 'pending' AND lease_owner IS NOT NULL"),
+    ),
 )
 
+# When a rate-limited webhook may start its next request, whichever worker
+# claims it: claims space their deliveries' start times 1/rateLimit apart.
+# Its own table, so that claiming never writes (or locks) the webhook's row.
+webhook_pacing = sa.Table(
+    "webhook_pacing",
+    metadata,
+    sa.Column(
+        "webhook_id",
+        sa.String(40),
+        sa.ForeignKey("webhooks.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("next_start_at", UTCDateTime(), nullable=False),
+)
+
+# On PostgreSQL this table is partitioned by day on created_at (partitions
+# log_entries_pYYYYMMDD and log_entries_default, see storage/log_partitions.py),
+# so retention drops whole days instead of deleting row by row. The primary key
+# must hold the partition key; leading with created_at, it also serves the
+# purge's batches by age (SQLite, and PostgreSQL's default partition).
 log_entries = sa.Table(
     "log_entries",
     metadata,
-    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("id", sa.String(40), nullable=False),
     sa.Column("tenant_id", sa.String(64), nullable=False),
     sa.Column(
         "delivery_id",
@@ -219,8 +292,10 @@ log_entries = sa.Table(
     sa.Column("response_headers", JSONType, nullable=True),
     sa.Column("response_body", sa.Text(), nullable=True),
     sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint("created_at", "id"),
     # The webhook's event log, newest first, with time-range filters.
     sa.Index(None, "webhook_id", "created_at", "id"),
     # A delivery's attempts (delivery detail) and the cascade from deliveries.
     sa.Index(None, "delivery_id"),
+    postgresql_partition_by="RANGE (created_at)",
 )

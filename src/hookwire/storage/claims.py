@@ -1,0 +1,332 @@
+"""Claiming due deliveries: who sends what next, within every webhook's caps.
+
+A claim is one write transaction:
+
+1. the due deliveries, oldest first (on PostgreSQL ``FOR UPDATE SKIP LOCKED``,
+   so concurrent claims take different rows);
+2. their webhooks' caps, each webhook locked for the rest of the transaction
+   (on PostgreSQL a ``pg_try_advisory_xact_lock`` per webhook, skipping the
+   webhooks another claim holds; on SQLite the database's one write lock);
+3. each webhook's deliveries under a lease right now, and when a rate-limited
+   one may start next — read only after the lock, so no other claim of that
+   webhook can be between the count and the lease;
+4. :func:`hookwire.capacity.pick` decides, and the chosen deliveries are leased.
+
+``next_attempt_at`` is a pending delivery's due time and, once claimed, the end
+of its lease. A claim that takes over a lease which ran out (its worker died or
+lost the database) logs the attempt it cannot know the fate of as
+``outcome unknown (worker stopped)``, so every request a receiver may have seen
+is in the event log; the retry that follows carries that reason.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hookwire import capacity
+from hookwire.ids import new_id
+from hookwire.storage import tables as t
+from hookwire.storage.base import utcnow
+from hookwire.storage.batch import Executemany
+from hookwire.storage.logs import LOG_ENTRY_COLUMNS, LogStore
+from hookwire.storage.records import Claim, ClaimedDelivery
+
+UNKNOWN_OUTCOME = "outcome unknown (worker stopped)"
+# A claim looks at this many due deliveries per one it may take: webhooks at
+# their cap, or held by another claim, leave their deliveries behind.
+CLAIM_SCAN_FACTOR = 2
+# First key of the advisory locks that serialise claims of one webhook.
+PG_CLAIM_LOCK_NAMESPACE = 0x636C6D  # "clm"
+
+_d = t.deliveries
+# Literal, not a bound parameter: PostgreSQL matches a partial index's
+# predicate only against constants, also in generic plans of prepared statements.
+_PENDING = _d.c.state == sa.literal_column("'pending'")
+
+_LOCK_WEBHOOKS = sa.text(
+    # MATERIALIZED: the lock function must run only on the wanted rows, never
+    # on a scan of every webhook.
+    "WITH wanted AS MATERIALIZED ("
+    " SELECT id, max_concurrency, rate_limit, active, status FROM webhooks WHERE id = ANY(:ids))"
+    " SELECT id, max_concurrency, rate_limit, active, status FROM wanted"
+    f" WHERE pg_try_advisory_xact_lock({PG_CLAIM_LOCK_NAMESPACE}, hashtext(id))"
+).bindparams(sa.bindparam("ids", type_=postgresql.ARRAY(sa.String())))
+
+_LEASE = (
+    _d.update()
+    .where(_d.c.id == sa.bindparam("b_id"), _PENDING)
+    .values(
+        next_attempt_at=sa.bindparam("b_until"),
+        lease_owner=sa.bindparam("b_owner"),
+        attempts=sa.bindparam("b_attempts"),
+        retry_reason=sa.bindparam("b_reason"),
+    )
+)
+_LEASE_ROW = ("b_id", "b_until", "b_attempts", "b_reason")
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    id: str
+    tenant_id: str
+    event_id: str
+    webhook_id: str
+    event_type: str
+    attempts: int
+    trigger: str
+    retry_reason: str | None
+    lease_owner: str | None  # set: a lease ran out, and is being taken over
+
+
+class ClaimStore(LogStore):
+    """The claim of the delivery queue."""
+
+    async def claim_due_deliveries(
+        self,
+        worker_id: str,
+        limit: int,
+        lease_seconds: float,
+        exclude_webhook_ids: Collection[str] = (),
+        *,
+        now: datetime | None = None,
+    ) -> Claim:
+        """Lease up to ``limit`` due deliveries, oldest due first, within their webhooks' caps.
+
+        Deliveries of ``exclude_webhook_ids`` (webhooks the worker knows to be
+        busy) are left for later. Concurrent claims, in any process, never take
+        the same delivery nor more than a webhook's ``maxConcurrency``.
+        """
+        now = now or utcnow()
+        async with self.write() as conn:
+            candidates = await self._candidates(
+                conn, now, limit * CLAIM_SCAN_FACTOR, exclude_webhook_ids
+            )
+            if not candidates:
+                return Claim([], set())
+            limits = await self._lock_webhooks(conn, {c.webhook_id for c in candidates})
+            in_flight, mine, next_starts = await self._usage(conn, limits, now, worker_id)
+            picked = capacity.pick(
+                ((c.webhook_id, c.trigger == "scheduled", c) for c in candidates),
+                limits,
+                in_flight,
+                next_starts,
+                now,
+                limit,
+            )
+            # The worker knows its own leases; it is told of webhooks that others fill.
+            elsewhere = {w for w in picked.saturated if in_flight.get(w, 0) > mine.get(w, 0)}
+            if not picked.claims:
+                return Claim([], elsewhere)
+            claimed = await self._lease(conn, worker_id, picked, now, lease_seconds)
+        return Claim(claimed, elsewhere)
+
+    async def renew_leases(
+        self, worker_id: str, delivery_ids: Collection[str], lease_seconds: float
+    ) -> set[str]:
+        """Extend the leases ``worker_id`` holds on ``delivery_ids``; the ids it still holds.
+
+        A worker renews what it has claimed and not finished (waiting in a lane
+        or in flight), so its leases stay short and a crash is noticed soon.
+        An id missing from the answer was taken over or finished elsewhere.
+        """
+        if not delivery_ids:
+            return set()
+        until = utcnow() + timedelta(seconds=lease_seconds)
+        statement = (
+            _d.update()
+            .where(
+                _d.c.id.in_(sorted(delivery_ids)),
+                _d.c.lease_owner == worker_id,
+                _PENDING,
+            )
+            .values(next_attempt_at=until)
+            .returning(_d.c.id)
+        )
+        async with self.write() as conn:
+            return set((await conn.execute(statement)).scalars())
+
+    async def _candidates(
+        self, conn: AsyncConnection, now: datetime, scan: int, exclude: Collection[str]
+    ) -> list[_Candidate]:
+        query = (
+            sa.select(
+                _d.c.id,
+                _d.c.tenant_id,
+                _d.c.event_id,
+                _d.c.webhook_id,
+                _d.c.event_type,
+                _d.c.attempts,
+                _d.c.next_trigger,
+                _d.c.retry_reason,
+                _d.c.lease_owner,
+            )
+            .where(_PENDING, _d.c.next_attempt_at <= now)
+            .order_by(_d.c.next_attempt_at)
+            .limit(scan)
+        )
+        if exclude:
+            query = query.where(_d.c.webhook_id.not_in(list(exclude)))
+        if not self.is_sqlite:
+            query = query.with_for_update(skip_locked=True)
+        return [_Candidate(*row) for row in await conn.execute(query)]
+
+    async def _lock_webhooks(
+        self, conn: AsyncConnection, webhook_ids: set[str]
+    ) -> dict[str, capacity.Limits]:
+        """The caps of the webhooks this claim may take deliveries of (locked for it)."""
+        if self.is_sqlite:
+            w = t.webhooks
+            query = sa.select(
+                w.c.id, w.c.max_concurrency, w.c.rate_limit, w.c.active, w.c.status
+            ).where(w.c.id.in_(sorted(webhook_ids)))
+            rows = await conn.execute(query)
+        else:
+            rows = await conn.execute(_LOCK_WEBHOOKS, {"ids": sorted(webhook_ids)})
+        return {
+            row.id: capacity.Limits(
+                row.max_concurrency,
+                row.rate_limit,
+                paused=not row.active or row.status == "suspended",
+            )
+            for row in rows
+        }
+
+    async def _usage(
+        self,
+        conn: AsyncConnection,
+        limits: dict[str, capacity.Limits],
+        now: datetime,
+        worker_id: str,
+    ) -> tuple[dict[str, int], dict[str, int], dict[str, datetime]]:
+        """Leased deliveries per webhook (all, and ``worker_id``'s), and when the
+        rate-limited ones may start next."""
+        if not limits:
+            return {}, {}, {}
+        leased = (
+            sa.select(
+                _d.c.webhook_id,
+                sa.func.count(),
+                sa.func.count().filter(_d.c.lease_owner == worker_id),
+            )
+            .where(
+                _d.c.webhook_id.in_(sorted(limits)),
+                _PENDING,
+                _d.c.lease_owner.is_not(None),
+                _d.c.next_attempt_at > now,
+            )
+            .group_by(_d.c.webhook_id)
+        )
+        rows = (await conn.execute(leased)).all()
+        in_flight = {webhook_id: int(n) for webhook_id, n, _ in rows}
+        mine = {webhook_id: int(n) for webhook_id, _, n in rows}
+        paced = sorted(w for w, lim in limits.items() if lim.rate_limit is not None)
+        next_starts: dict[str, datetime] = {}
+        if paced:
+            p = t.webhook_pacing
+            query = sa.select(p.c.webhook_id, p.c.next_start_at).where(p.c.webhook_id.in_(paced))
+            next_starts = {webhook_id: at for webhook_id, at in await conn.execute(query)}
+        return in_flight, mine, next_starts
+
+    @functools.cached_property
+    def _lease_batch(self) -> Executemany:
+        return Executemany(_LEASE, self.engine.dialect, _LEASE_ROW, ("b_owner",))
+
+    async def _lease(
+        self,
+        conn: AsyncConnection,
+        worker_id: str,
+        picked: capacity.Picked[_Candidate],
+        now: datetime,
+        lease_seconds: float,
+    ) -> list[ClaimedDelivery]:
+        lease = timedelta(seconds=lease_seconds)
+        chosen = sorted(picked.claims, key=lambda pair: pair[0].id)  # locks in one order
+        taken_over = [c for c, _ in chosen if c.lease_owner is not None]
+        rows = [
+            (
+                c.id,
+                (not_before or now) + lease,
+                c.attempts + 1 if c.lease_owner is not None else c.attempts,
+                UNKNOWN_OUTCOME if c.lease_owner is not None else c.retry_reason,
+            )
+            for c, not_before in chosen
+        ]
+        await self._lease_batch.execute(conn, rows, worker_id)
+        if taken_over:
+            await self._log_batch.execute(conn, [_unknown_outcome(c, now) for c in taken_over])
+        if picked.next_starts:
+            await self._save_next_starts(conn, picked.next_starts)
+        details = await self._payloads(conn, [c.id for c, _ in chosen])
+        return [
+            ClaimedDelivery(
+                id=c.id,
+                tenant_id=c.tenant_id,
+                event_id=c.event_id,
+                webhook_id=c.webhook_id,
+                event_type=c.event_type,
+                attempts=attempts,
+                trigger=c.trigger,
+                retry_reason=reason,
+                payload=details[c.id][0],
+                webhook_version=details[c.id][1],
+                not_before=not_before,
+            )
+            for (c, not_before), (_, _, attempts, reason) in zip(chosen, rows, strict=True)
+        ]
+
+    async def _payloads(
+        self, conn: AsyncConnection, delivery_ids: Sequence[str]
+    ) -> dict[str, tuple[bytes, int]]:
+        """The body and the webhook version of each claimed delivery."""
+        e, w = t.events, t.webhooks
+        query = (
+            sa.select(_d.c.id, e.c.payload, w.c.version)
+            .join(e, sa.and_(e.c.tenant_id == _d.c.tenant_id, e.c.id == _d.c.event_id))
+            .join(w, w.c.id == _d.c.webhook_id)
+            .where(_d.c.id.in_(list(delivery_ids)))
+        )
+        return {row.id: (bytes(row.payload), row.version) for row in await conn.execute(query)}
+
+    async def _save_next_starts(self, conn: AsyncConnection, starts: dict[str, datetime]) -> None:
+        p = t.webhook_pacing
+        insert = (sqlite.insert if self.is_sqlite else postgresql.insert)(p)
+        statement = insert.on_conflict_do_update(
+            index_elements=[p.c.webhook_id], set_={"next_start_at": insert.excluded.next_start_at}
+        )
+        await conn.execute(
+            statement, [{"webhook_id": w, "next_start_at": at} for w, at in sorted(starts.items())]
+        )
+
+
+def _unknown_outcome(candidate: _Candidate, now: datetime) -> tuple[Any, ...]:
+    """The log entry of an attempt whose worker stopped before recording it."""
+    values: dict[str, Any] = {
+        "id": new_id("log"),
+        "tenant_id": candidate.tenant_id,
+        "delivery_id": candidate.id,
+        "webhook_id": candidate.webhook_id,
+        "event_id": candidate.event_id,
+        "event_type": candidate.event_type,
+        "attempt": candidate.attempts + 1,
+        "trigger": candidate.trigger,
+        "sent_at": None,
+        "received_at": None,
+        "duration_ms": None,
+        "status_code": None,
+        "success": False,
+        "retry_reason": candidate.retry_reason,
+        "error": UNKNOWN_OUTCOME,
+        "request_headers": {},
+        "response_headers": None,
+        "response_body": None,
+        "created_at": now,
+    }
+    return tuple(values[name] for name in LOG_ENTRY_COLUMNS)
