@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install run test check lint typecheck bench lock clean
+.PHONY: install run test check lint typecheck bench bench-quick lock clean
 
 $(STAMP):
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "hookwire needs Python 3.11 or newer"'
@@ -20,12 +20,13 @@ install: $(STAMP)
 
 # `make run` is the local try-out: it allows delivery to 127.0.0.1 so that
 # `hookwire listen` and `hookwire demo` work. `hookwire serve` itself refuses
-# private addresses unless the operator allows them (PRODUCT.md, guarantees).
+# private addresses unless the operator allows them (docs/PRODUCT.md, delivery guarantees).
 run: install
 	HOOKWIRE_ALLOW_PRIVATE_NETWORKS=$${HOOKWIRE_ALLOW_PRIVATE_NETWORKS:-true} $(BIN)/hookwire serve
 
+# On as many processes as the machine has cores (each gets its own databases).
 test: install
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto
 
 check: install lint typecheck test
 
@@ -36,8 +37,14 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
+# The whole benchmark on SQLite and PostgreSQL (about 10 min on 2 cores); the
+# results go to bench/results/<date>-<host>.json. See `python -m bench --help`.
 bench: install
-	$(BIN)/python -m bench.throughput --deliveries 5000 --repeats 3
+	$(BIN)/python -m bench
+
+# The same scenarios at a tenth of the size (under 2 min), to try a change.
+bench-quick: install
+	$(BIN)/python -m bench --quick
 
 # Re-pin after changing dependencies in pyproject.toml.
 lock: install
