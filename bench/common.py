@@ -17,10 +17,11 @@ from sqlalchemy import event as sa_event
 from hookwire.api.models import WebhookCreate
 from hookwire.config import to_async_url
 from hookwire.crypto import TokenCipher
+from hookwire.errors import NotFound
 from hookwire.ids import new_id
 from hookwire.migrate import migrate
 from hookwire.payload import build_payload
-from hookwire.storage import NotFound, Storage, create_engine
+from hookwire.storage import Storage, create_engine
 from hookwire.storage import tables as t
 from hookwire.storage.base import utcnow
 from hookwire.storage.events import NOTIFY_CHANNEL

@@ -19,9 +19,9 @@ from typing import Any
 from aiohttp import web
 
 from hookwire.config import Settings
+from hookwire.records import Event, Webhook
 from hookwire.service import trigger_event
 from hookwire.storage import Storage
-from hookwire.storage.records import Event, Webhook
 
 Behaviour = Callable[["Receiver", web.Request], Awaitable[web.StreamResponse]]
 WAIT_SECONDS = 15.0
@@ -186,7 +186,7 @@ async def make_webhook(
     storage: Storage, url: str, tenant_id: str = "acme", **fields: Any
 ) -> Webhook:
     """A tenant (created when missing), the catalogue's test types, and one webhook."""
-    from hookwire.storage import Conflict
+    from hookwire.errors import Conflict
 
     for name in ("license.created", "license.expired"):
         try:

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData
 
 from hookwire.api.models import WebhookCreate
+from hookwire.api.problems import Problem
 from hookwire.app import create_app
 from hookwire.auth import ADMIN, Principal
 from hookwire.config import Settings
@@ -35,9 +36,9 @@ from hookwire.dashboard.session import (
     safe_next,
     session_principal,
 )
-from hookwire.errors import Problem
+from hookwire.enums import DeliveryState, Trigger
+from hookwire.records import DashboardSession, Delivery
 from hookwire.storage import Storage
-from hookwire.storage.records import DashboardSession, Delivery
 from hookwire.storage.tables import dashboard_sessions
 from tests.conftest import ADMIN_KEY
 
@@ -387,10 +388,10 @@ def _pending(due: datetime | None) -> Delivery:
         event_id="e",
         webhook_id="w",
         event_type="license.created",
-        state="pending",
+        state=DeliveryState.PENDING,
         attempts=1,
         next_attempt_at=due,
-        next_trigger="scheduled",
+        next_trigger=Trigger.SCHEDULED,
         retry_reason=None,
         last_status_code=None,
         created_at=NOW,

@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from hookwire.api.deps import MAX_CURSOR_CHARS
+from hookwire.api.problems import Problem
 from hookwire.dashboard.forms import json_object, parse_moment
-from hookwire.errors import Problem
 from hookwire.jsonvalues import MAX_JSON_DEPTH, json_value_problem
 
 PROBLEM = "application/problem+json"

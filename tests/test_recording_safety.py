@@ -16,9 +16,10 @@ import pytest
 
 from hookwire.config import Settings
 from hookwire.delivery import Worker
+from hookwire.enums import DeliveryState, Trigger
+from hookwire.records import AttemptResult
 from hookwire.storage import Storage
 from hookwire.storage.base import utcnow
-from hookwire.storage.records import AttemptResult
 from tests.receivers import RawReceiver, Receiver, make_webhook, send_event
 
 HOSTILE_ANSWER = (
@@ -74,7 +75,7 @@ def _result(delivery_id: str, tenant_id: str, webhook_id: str, event_id: str) ->
         event_id=event_id,
         event_type="license.created",
         attempt=1,
-        trigger="scheduled",
+        trigger=Trigger.SCHEDULED,
         retry_reason=None,
         sent_at=now,
         received_at=now,
@@ -86,7 +87,7 @@ def _result(delivery_id: str, tenant_id: str, webhook_id: str, event_id: str) ->
         request_headers={"Authorization": SECRET},
         response_headers={"X-Fine": "yes"},
         response_body="fine",
-        state="succeeded",
+        state=DeliveryState.SUCCEEDED,
     )
 
 

@@ -15,9 +15,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hookwire.api.problems import Problem
 from hookwire.app import create_app
 from hookwire.config import Settings
-from hookwire.errors import Problem
 from hookwire.jsonvalues import MAX_JSON_DEPTH
 from hookwire.storage import Storage
 from hookwire.validation import (

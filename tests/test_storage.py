@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 import pytest
 import sqlalchemy as sa
 
+from hookwire.errors import Conflict, InvalidCursor, NotFound
 from hookwire.payload import build_payload
-from hookwire.storage import Conflict, InvalidCursor, NotFound, Storage
+from hookwire.storage import Storage
 from hookwire.storage.tables import api_keys, deliveries, events, log_entries, webhooks
 
 WEBHOOK = {

@@ -8,7 +8,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from hookwire.storage import NotFound, Storage
+from hookwire.errors import NotFound
+from hookwire.storage import Storage
 from hookwire.storage.tables import deliveries, events
 from tests.test_storage import WEBHOOK
 

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
+from hookwire.records import AttemptResult, ClaimedDelivery
 from hookwire.storage import Storage
-from hookwire.storage.records import AttemptResult, ClaimedDelivery
 from hookwire.storage.tables import deliveries
 from tests.test_storage import WEBHOOK
 

@@ -13,16 +13,16 @@ from fastapi import FastAPI
 from hookwire import __version__
 from hookwire.api import admin, deliveries, events, system, webhooks
 from hookwire.api.docs import mount_docs
+from hookwire.api.limits import BodySizeLimit, PrintableAddress
+from hookwire.api.middleware import ErrorAnswers, NoSniff
 from hookwire.api.openapi import problem_openapi
+from hookwire.api.problems import install_problem_handlers
 from hookwire.config import Settings
 from hookwire.crypto import TokenCipher, load_or_create_secret_key
 from hookwire.dashboard import mount_dashboard
 from hookwire.delivery import Worker
-from hookwire.errors import install_problem_handlers
 from hookwire.ids import new_api_key
-from hookwire.limits import BodySizeLimit, PrintableAddress
 from hookwire.metrics import Metrics
-from hookwire.middleware import ErrorAnswers, NoSniff
 from hookwire.migrate import migrate
 from hookwire.storage import Storage, create_engine
 

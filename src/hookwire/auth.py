@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from hookwire.crypto import same_secret
-from hookwire.storage import NotFound, Storage
+from hookwire.errors import NotFound
+from hookwire.storage import Storage
 from hookwire.storage.base import utcnow
 
 # A key's lastUsedAt is this coarse: authenticating writes it at most once per

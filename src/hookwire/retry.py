@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
 
+from hookwire.enums import DeliveryState
+
 if TYPE_CHECKING:
     from hookwire.config import Settings
 
@@ -90,7 +92,7 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
 class Decision:
     """What follows an attempt: the delivery's new state, and its next attempt if any."""
 
-    state: str  # succeeded, pending (a retry), or failed
+    state: DeliveryState  # succeeded, pending (a retry), failed, or skipped (not sent)
     next_attempt_at: datetime | None = None
     next_retry_reason: str | None = None  # the failure, logged on the retry
 
@@ -112,10 +114,10 @@ def decide(
     anything else that failed has failed for good.
     """
     if failure is None:
-        return Decision("succeeded")
+        return Decision(DeliveryState.SUCCEEDED)
     if not retryable:
-        return Decision("failed")
+        return Decision(DeliveryState.FAILED)
     delay = policy.delay_after(attempt, rng, parse_retry_after(retry_after, finished_at))
     if delay is None:
-        return Decision("failed")
-    return Decision("pending", finished_at + timedelta(seconds=delay), failure)
+        return Decision(DeliveryState.FAILED)
+    return Decision(DeliveryState.PENDING, finished_at + timedelta(seconds=delay), failure)

@@ -6,11 +6,12 @@ from datetime import datetime
 from typing import Any
 
 from hookwire.addressguard import url_refusal
-from hookwire.errors import Problem, invalid
+from hookwire.api.problems import Problem, invalid
+from hookwire.errors import NotFound
 from hookwire.payload import build_payload
-from hookwire.storage import NotFound, Storage
+from hookwire.records import Delivery, Event
+from hookwire.storage import Storage
 from hookwire.storage.base import utcnow
-from hookwire.storage.records import Delivery, Event
 from hookwire.validation import check_against_schema
 
 TEST_EVENT_TYPE = "webhook.test"

@@ -55,7 +55,7 @@ from jsonschema.validators import (
     extend,
 )
 
-from hookwire.errors import Problem, invalid
+from hookwire.api.problems import Problem, invalid
 from hookwire.jsonvalues import json_value_problem
 
 if TYPE_CHECKING:

@@ -18,7 +18,7 @@ from hookwire.api.models import (
     TenantUpdate,
 )
 from hookwire.ids import new_api_key
-from hookwire.storage.records import ApiKey, EventType, Tenant
+from hookwire.records import ApiKey, EventType, Tenant
 from hookwire.validation import check_json_schema
 
 router = APIRouter(prefix="/v1")

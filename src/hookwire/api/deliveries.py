@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, cast
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
@@ -17,9 +17,8 @@ from hookwire.api.models import (
     LogEntryPublic,
     RecoverRequest,
     RecoverResult,
-    Trigger,
 )
-from hookwire.storage.records import LogEntry
+from hookwire.records import LogEntry
 
 router = APIRouter(prefix="/v1/tenants/{tenant_id}", tags=["event log"])
 
@@ -32,7 +31,7 @@ def log_entry_public(record: LogEntry) -> LogEntryPublic:
         event_id=record.event_id,
         event=record.event_type,
         attempt=record.attempt,
-        trigger=cast(Trigger, record.trigger),
+        trigger=record.trigger,
         sent_at=record.sent_at,
         received_at=record.received_at,
         duration_ms=record.duration_ms,

@@ -8,9 +8,9 @@ from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from hookwire.api.models import UtcDatetime
+from hookwire.api.problems import Problem
 from hookwire.auth import Principal, authenticate, check_tenant_access
 from hookwire.config import Settings
-from hookwire.errors import Problem
 from hookwire.metrics import Metrics
 from hookwire.storage import Storage
 from hookwire.storage.base import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT

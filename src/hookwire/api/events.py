@@ -16,8 +16,8 @@ from hookwire.api.models import (
     ListResponse,
 )
 from hookwire.payload import payload_data
+from hookwire.records import Delivery, Event
 from hookwire.service import trigger_event
-from hookwire.storage.records import Delivery, Event
 
 router = APIRouter(prefix="/v1/tenants/{tenant_id}/events", tags=["events"])
 

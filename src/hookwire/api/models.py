@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -25,6 +25,7 @@ from pydantic.alias_generators import to_camel
 from hookwire.addressguard import parse_url
 from hookwire.auth import API_KEY_TOUCH_INTERVAL_SECONDS
 from hookwire.config import DEFAULT_MAX_CONCURRENCY
+from hookwire.enums import DeliveryState, SignatureScheme, Trigger, WebhookStatus
 from hookwire.jsonvalues import json_value_problem
 
 EVENT_TYPE_PATTERN = r"^[a-z0-9_-]+(\.[a-z0-9_-]+)*$"
@@ -187,7 +188,6 @@ Token = Annotated[
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Description = Annotated[str, Field(max_length=2000)]
 EventTypeName = Annotated[str, Field(max_length=200, pattern=EVENT_TYPE_PATTERN)]
-SignatureScheme = Literal["hookwire", "standard"]
 MaxConcurrency = Annotated[int, Field(ge=1, le=MAX_CONCURRENCY_LIMIT)]
 RateLimit = Annotated[int, Field(ge=1, le=MAX_RATE_LIMIT_PER_SECOND)]
 
@@ -275,7 +275,7 @@ class WebhookCreate(RequestModel):
     active: bool = True
     description: Description = ""
     headers: Headers = Field(default_factory=dict)
-    signature_scheme: SignatureScheme = "hookwire"
+    signature_scheme: SignatureScheme = SignatureScheme.HOOKWIRE
     max_concurrency: MaxConcurrency = DEFAULT_MAX_CONCURRENCY
     rate_limit: RateLimit | None = None
 
@@ -309,10 +309,10 @@ class WebhookPublic(Model):
     headers: dict[str, str] = Field(
         description="Full on create, update and single GET; values masked in lists."
     )
-    signature_scheme: str
+    signature_scheme: SignatureScheme
     max_concurrency: int
     rate_limit: int | None
-    status: Literal["healthy", "unhealthy", "suspended"]
+    status: WebhookStatus
     last_delivery_at: datetime | None
     last_status_code: int | None
     created_at: datetime
@@ -339,7 +339,7 @@ class DeliveryPublic(Model):
     event_id: str
     webhook_id: str
     event: str
-    state: Literal["pending", "succeeded", "failed", "cancelled", "skipped"]
+    state: DeliveryState
     attempts: int
     next_attempt_at: datetime | None
     last_status_code: int | None
@@ -365,7 +365,6 @@ class EventPublic(Model):
 # --- the event log ----------------------------------------------------------------
 
 
-Trigger = Literal["scheduled", "manual", "test"]
 
 
 class LogEntryPublic(Model):

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, Field
 
-from hookwire.errors import PROBLEM_MEDIA_TYPE
+from hookwire.api.problems import PROBLEM_MEDIA_TYPE
 
 _DESCRIPTIONS = {
     "401": "No valid API key (`Authorization: Bearer <key>`).",

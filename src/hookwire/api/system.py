@@ -6,9 +6,8 @@ from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from hookwire.api.deps import StorageDep
-from hookwire.errors import problem_response
-from hookwire.middleware import RETRY_AFTER_SECONDS
-from hookwire.storage.base import StorageUnavailable
+from hookwire.api.problems import RETRY_AFTER_SECONDS, problem_response
+from hookwire.errors import Unavailable
 
 router = APIRouter(tags=["operations"])
 
@@ -24,7 +23,7 @@ async def readyz(storage: StorageDep) -> dict[str, str] | Response:
     """The process can reach its database."""
     try:
         await storage.ping()  # bounded by the database timeout
-    except StorageUnavailable as exc:
+    except Unavailable as exc:
         return problem_response(
             503, f"not ready: {exc}", headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
         )

@@ -15,13 +15,13 @@ from hookwire.api.models import (
     WebhookPublic,
     WebhookUpdate,
 )
-from hookwire.errors import Problem
+from hookwire.api.problems import Problem
 from hookwire.masking import mask_headers, mask_token
+from hookwire.records import Webhook
 from hookwire.service import check_webhook_url
 from hookwire.signing import generate_token
 from hookwire.storage import Storage
 from hookwire.storage.base import utcnow
-from hookwire.storage.records import Webhook
 from hookwire.validation import unknown_event_types
 
 router = APIRouter(prefix="/v1/tenants/{tenant_id}/webhooks", tags=["webhooks"])

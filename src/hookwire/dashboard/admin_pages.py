@@ -10,14 +10,14 @@ from pydantic import ValidationError
 from starlette.responses import Response
 
 from hookwire.api.models import ApiKeyCreate, EventTypeCreate, EventTypeUpdate, TenantCreate
+from hookwire.api.problems import Problem
 from hookwire.auth import API_KEY_TOUCH_INTERVAL_SECONDS
 from hookwire.dashboard.forms import field_errors, json_object, problem_errors, text
 from hookwire.dashboard.render import DashboardRoute, redirect, render, tenant_url
 from hookwire.dashboard.session import AdminViewerDep, TenantViewDep, storage_of
-from hookwire.errors import Problem
+from hookwire.errors import Conflict
 from hookwire.ids import new_api_key
-from hookwire.storage import Conflict
-from hookwire.storage.records import EventType
+from hookwire.records import EventType
 from hookwire.validation import check_json_schema
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)

@@ -10,11 +10,11 @@ from pydantic import ValidationError
 from starlette.responses import Response
 
 from hookwire.api.models import EventCreate
+from hookwire.api.problems import Problem
 from hookwire.dashboard.forms import field_errors, json_object, problem_errors, text
 from hookwire.dashboard.lookups import all_event_types, poll_seconds, webhook_names
 from hookwire.dashboard.render import DashboardRoute, is_htmx, redirect, render, tenant_url
 from hookwire.dashboard.session import TenantViewDep, settings_of, storage_of
-from hookwire.errors import Problem
 from hookwire.service import trigger_event
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
-from hookwire.errors import Problem
+from hookwire.api.problems import Problem
 from hookwire.jsonvalues import NESTED_TOO_DEEP
 
 ALL_EVENTS = "*"

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request
 from starlette.datastructures import QueryParams
 from starlette.responses import Response
 
+from hookwire.api.problems import Problem
 from hookwire.dashboard.forms import parse_moment, text
 from hookwire.dashboard.lookups import (
     all_event_types,
@@ -27,9 +28,8 @@ from hookwire.dashboard.render import (
     tenant_url,
 )
 from hookwire.dashboard.session import TenantView, TenantViewDep, settings_of, storage_of
-from hookwire.errors import Problem
+from hookwire.records import Webhook
 from hookwire.storage.base import utcnow
-from hookwire.storage.records import Webhook
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 LOG_PAGE_SIZE = 25

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from hookwire.records import Delivery, EventType, Webhook
 from hookwire.service import TEST_EVENT_TYPE
 from hookwire.storage import Storage
 from hookwire.storage.base import MAX_PAGE_LIMIT, utcnow
-from hookwire.storage.records import Delivery, EventType, Webhook
 
 POLL_MIN_SECONDS = 2
 # With nothing pending a page still looks for new events now and then.

@@ -22,6 +22,7 @@ from fastapi.routing import APIRoute
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from hookwire import __version__
+from hookwire.api.problems import Problem
 from hookwire.dashboard.session import (
     CSRF_FIELD,
     CSRF_HEADER,
@@ -29,9 +30,7 @@ from hookwire.dashboard.session import (
     SignInRequired,
     signin_url,
 )
-from hookwire.errors import Problem
-from hookwire.storage import Conflict, InvalidCursor, NotFound
-from hookwire.storage.base import StorageUnavailable
+from hookwire.errors import Conflict, InvalidCursor, NotFound, Unavailable
 
 # A strict policy is possible because nothing is inline: scripts and styles
 # are files under /static, and htmx is told not to inject its own styles.
@@ -211,7 +210,7 @@ async def _handle(
         return error_page(request, exc.status, exc.detail)
     except RequestValidationError:
         return error_page(request, 422, "The address of this page is not valid.")
-    except StorageUnavailable:
+    except Unavailable:
         return error_page(
             request,
             503,

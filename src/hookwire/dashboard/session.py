@@ -26,9 +26,10 @@ from starlette.responses import Response
 from hookwire.auth import ADMIN, Principal, check_tenant_access
 from hookwire.config import Settings
 from hookwire.crypto import same_secret
-from hookwire.storage import NotFound, Storage
+from hookwire.errors import NotFound
+from hookwire.records import DashboardSession, Tenant
+from hookwire.storage import Storage
 from hookwire.storage.base import MAX_PAGE_LIMIT, utcnow
-from hookwire.storage.records import DashboardSession, Tenant
 
 SESSION_COOKIE = "hookwire_session"
 SIGNIN_COOKIE = "hookwire_signin"

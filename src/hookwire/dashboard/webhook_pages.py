@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from starlette.responses import Response
 
 from hookwire.api.models import WebhookCreate, WebhookUpdate
+from hookwire.api.problems import Problem
 from hookwire.api.webhooks import check_event_names
 from hookwire.dashboard.forms import field_errors, problem_errors, webhook_fields
 from hookwire.dashboard.log_pages import render_webhook_page
@@ -28,7 +29,6 @@ from hookwire.dashboard.render import (
     tenant_url,
 )
 from hookwire.dashboard.session import TenantViewDep, settings_of, storage_of
-from hookwire.errors import Problem
 from hookwire.service import check_webhook_url, send_test_event
 from hookwire.signing import SCHEME_HOOKWIRE, generate_token
 from hookwire.storage.base import utcnow

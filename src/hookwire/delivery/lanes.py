@@ -16,7 +16,7 @@ from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from hookwire.storage.records import ClaimedDelivery
+from hookwire.records import ClaimedDelivery
 
 
 @dataclass(slots=True)

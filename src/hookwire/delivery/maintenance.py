@@ -12,8 +12,9 @@ from collections.abc import Callable
 from datetime import datetime
 
 from hookwire.config import Settings
+from hookwire.errors import StorageFailure, Unavailable
 from hookwire.storage import Storage
-from hookwire.storage.base import StorageFailure, StorageUnavailable, utcnow
+from hookwire.storage.base import utcnow
 from hookwire.storage.retention import PurgeReport
 
 log = logging.getLogger("hookwire.maintenance")
@@ -78,6 +79,6 @@ def summary(report: PurgeReport) -> str:
 def _describe(exc: Exception) -> str:
     # Storage errors name only the kind of failure by construction; any other
     # error's text might quote SQL values, so only its class is named.
-    if isinstance(exc, StorageUnavailable | StorageFailure):
+    if isinstance(exc, Unavailable | StorageFailure):
         return str(exc)
     return type(exc).__name__

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from hookwire.delivery.sender import SendOutcome, Target
+from hookwire.records import AttemptResult, ClaimedDelivery
 from hookwire.retry import Decision
 from hookwire.storage.events import SKIPPED_ERROR
-from hookwire.storage.records import AttemptResult, ClaimedDelivery
 
 SKIPPED_DISABLED = "skipped: the webhook is disabled"
 

@@ -13,9 +13,9 @@ import asyncio
 import logging
 from collections.abc import Callable
 
+from hookwire.errors import Unavailable
+from hookwire.records import AttemptResult
 from hookwire.storage import Storage
-from hookwire.storage.base import StorageUnavailable
-from hookwire.storage.records import AttemptResult
 
 log = logging.getLogger("hookwire.worker")
 
@@ -88,7 +88,7 @@ class Recorder:
                 await asyncio.sleep(FLUSH_INTERVAL_SECONDS)
             try:
                 await self.flush()
-            except StorageUnavailable as exc:
+            except Unavailable as exc:
                 log.warning("recording delivery results failed: %s; retrying", exc)
                 await asyncio.sleep(FLUSH_RETRY_SECONDS)
             except Exception:

@@ -21,9 +21,9 @@ from hookwire import __version__
 from hookwire.addressguard import AddressNotAllowed, GuardedResolver, check_host, parse_url
 from hookwire.config import DEFAULT_RESPONSE_READ_BYTES, DEFAULT_RESPONSE_STORE_BYTES, Settings
 from hookwire.masking import mask_headers
+from hookwire.records import ClaimedDelivery, Webhook
 from hookwire.signing import signature_headers
 from hookwire.storage.base import utcnow
-from hookwire.storage.records import ClaimedDelivery, Webhook
 
 CONTENT_TYPE = "application/json; charset=utf-8"
 USER_AGENT = f"hookwire/{__version__}"

@@ -15,8 +15,8 @@ import logging
 from collections.abc import Callable, Iterable
 
 from hookwire.delivery.sender import Target
+from hookwire.records import ClaimedDelivery, Webhook
 from hookwire.storage import Storage
-from hookwire.storage.records import ClaimedDelivery, Webhook
 
 log = logging.getLogger("hookwire.worker")
 

@@ -29,11 +29,13 @@ from hookwire.delivery.outcomes import attempt_result, skip_reason
 from hookwire.delivery.recorder import Recorder
 from hookwire.delivery.sender import Sender, SendOutcome
 from hookwire.delivery.targets import Targets
+from hookwire.enums import DeliveryState
+from hookwire.errors import Unavailable
 from hookwire.metrics import Metrics
+from hookwire.records import AttemptResult, ClaimedDelivery
 from hookwire.retry import Decision, RetryPolicy, decide
 from hookwire.storage import Storage
-from hookwire.storage.base import StorageUnavailable, utcnow
-from hookwire.storage.records import AttemptResult, ClaimedDelivery
+from hookwire.storage.base import utcnow
 
 log = logging.getLogger("hookwire.worker")
 
@@ -193,7 +195,7 @@ class Worker:
                 try:
                     if await self._claim_if_worthwhile():
                         continue
-                except StorageUnavailable as exc:
+                except Unavailable as exc:
                     log.warning("claiming deliveries failed: %s; retrying after the poll", exc)
                     self._more_work = False
                 except Exception:
@@ -478,8 +480,10 @@ class Worker:
     def _skipped(self, delivery: ClaimedDelivery, reason: str) -> AttemptResult:
         if self._metrics is not None:
             self._metrics.attempts.labels(outcome="skipped").inc()
-        outcome = SendOutcome.not_sent(reason)
-        return attempt_result(delivery, outcome, Decision("skipped"), attempt=delivery.attempts)
+        skipped = Decision(DeliveryState.SKIPPED)
+        return attempt_result(
+            delivery, SendOutcome.not_sent(reason), skipped, attempt=delivery.attempts
+        )
 
     # --- recording -----------------------------------------------------------
 

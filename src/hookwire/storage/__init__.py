@@ -7,7 +7,7 @@ small; API, dashboard and worker call its methods and never see a table.
 from __future__ import annotations
 
 from hookwire.storage.accept import AcceptStore
-from hookwire.storage.base import Conflict, InvalidCursor, NotFound, create_engine
+from hookwire.storage.base import create_engine
 from hookwire.storage.catalog import CatalogStore
 from hookwire.storage.claims import ClaimStore
 from hookwire.storage.deliveries import DeliveryStore
@@ -16,7 +16,7 @@ from hookwire.storage.retention import RetentionStore
 from hookwire.storage.sessions import SessionStore
 from hookwire.storage.webhooks import WebhookStore
 
-__all__ = ["Conflict", "InvalidCursor", "NotFound", "Storage", "create_engine"]
+__all__ = ["Storage", "create_engine"]
 
 
 # DeliveryStore extends WebhookStore (it builds Webhook records), so it comes first.

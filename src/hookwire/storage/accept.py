@@ -21,11 +21,12 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hookwire.enums import DeliveryState, Trigger
+from hookwire.errors import Conflict, NotFound
 from hookwire.ids import new_id
+from hookwire.records import Delivery, Event
 from hookwire.storage import tables as t
-from hookwire.storage.base import Conflict, NotFound
 from hookwire.storage.events import NOTIFY_CHANNEL, SKIPPED_ERROR, EventStore
-from hookwire.storage.records import Delivery, Event
 
 # Events written in one transaction at most; more wait for the next round.
 MAX_EVENTS_PER_COMMIT = 500
@@ -267,11 +268,11 @@ def _fan_out(request: _Accept, hooks: list[sa.Row[Any]]) -> None:
                 "event_id": request.event_id,
                 "webhook_id": hook.id,
                 "event_type": request.event_type,
-                "state": "skipped" if skipped else "pending",
+                "state": DeliveryState.SKIPPED if skipped else DeliveryState.PENDING,
                 "attempts": 0,
                 "next_attempt_at": None if skipped else now,
                 "lease_owner": None,
-                "next_trigger": "test" if single else "scheduled",
+                "next_trigger": Trigger.TEST if single else Trigger.SCHEDULED,
                 "retry_reason": None,
                 "last_status_code": None,
                 "created_at": now,

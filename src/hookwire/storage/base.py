@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from hookwire.config import DEFAULT_DATABASE_TIMEOUT_SECONDS
 from hookwire.crypto import TokenCipher
+from hookwire.errors import InvalidCursor, NotFound, StorageFailure, Unavailable
 from hookwire.storage import notify
 
 PRIVATE_FILE_MODE = 0o600
@@ -30,38 +31,9 @@ MAX_PAGE_LIMIT = 250
 DEFAULT_PAGE_LIMIT = 50
 
 
-class NotFound(Exception):
-    """The thing asked for does not exist (or belongs to another tenant)."""
-
-
-class Conflict(Exception):
-    """The change collides with something that exists."""
-
-
-class InvalidCursor(ValueError):
-    """A pagination cursor that this server did not hand out."""
-
-
 _NOTIFY_CHANGES = sa.text(
     f"SELECT pg_notify('{notify.CHANGES_CHANNEL}', p) FROM unnest(:payloads) AS p"
 ).bindparams(sa.bindparam("payloads", type_=postgresql.ARRAY(sa.String())))
-
-
-class StorageUnavailable(Exception):
-    """The database cannot be reached or used right now: retry later (the API answers 503).
-
-    Connection refused or lost, a lock held past the timeout, a full disk, no
-    answer in time. The message names only the kind of failure.
-    """
-
-
-class StorageFailure(Exception):
-    """The database refused a statement for a reason other than a conflict.
-
-    Its message names the driver's error class and SQLSTATE and nothing else:
-    driver messages may quote the data (PostgreSQL's JSON errors show part of
-    the document), and the data may hold another tenant's secrets.
-    """
 
 
 def is_unavailable(exc: BaseException) -> bool:
@@ -86,10 +58,10 @@ def describe_db_error(exc: BaseException) -> str:
     return f"{kind} {code}" if code else kind
 
 
-def as_storage_error(exc: BaseException) -> StorageUnavailable | StorageFailure:
+def as_storage_error(exc: BaseException) -> Unavailable | StorageFailure:
     """The hookwire error that stands for a driver's ``exc`` (raise it ``from None``)."""
     if is_unavailable(exc):
-        return StorageUnavailable(f"the database is unavailable ({describe_db_error(exc)})")
+        return Unavailable(f"the database is unavailable ({describe_db_error(exc)})")
     return StorageFailure(f"the database refused the statement ({describe_db_error(exc)})")
 
 
@@ -186,7 +158,7 @@ class StorageBase:
         self.cipher = cipher
         self.is_sqlite = engine.dialect.name == "sqlite"
         # The longest a transaction may wait for the database: past it, the
-        # caller gets StorageUnavailable (a 503) instead of hanging with it.
+        # caller gets Unavailable (a 503) instead of hanging with it.
         self.timeout_seconds = timeout_seconds
         # One writer at a time inside this process on SQLite: its lock is
         # per-database anyway, and queueing here is cheaper than busy-waiting.
@@ -246,7 +218,7 @@ class StorageBase:
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """A write transaction, committed on success, bounded by ``timeout_seconds``.
 
-        Driver errors leave as :class:`StorageUnavailable` or
+        Driver errors leave as :class:`Unavailable` or
         :class:`StorageFailure` (never with the statement's values);
         ``IntegrityError`` passes through, as callers turn it into a conflict.
         """
@@ -315,11 +287,9 @@ class StorageBase:
         finally:
             await conn.close()
 
-    def _unavailable_or_failure(self, exc: BaseException) -> StorageUnavailable | StorageFailure:
+    def _unavailable_or_failure(self, exc: BaseException) -> Unavailable | StorageFailure:
         if isinstance(exc, TimeoutError) and not isinstance(exc, sa.exc.SQLAlchemyError):
-            return StorageUnavailable(
-                f"the database did not answer within {self.timeout_seconds:g} s"
-            )
+            return Unavailable(f"the database did not answer within {self.timeout_seconds:g} s")
         return as_storage_error(exc)
 
     @staticmethod
@@ -334,7 +304,7 @@ class StorageBase:
             raise NotFound(f"{what} {row_id!r} not found")
 
     async def ping(self) -> None:
-        """Raise :class:`StorageUnavailable` when the database cannot be reached."""
+        """Raise :class:`Unavailable` when the database cannot be reached."""
         async with self.read() as conn:
             await conn.execute(sa.text("SELECT 1"))
 

@@ -9,18 +9,11 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from hookwire.crypto import hash_api_key
+from hookwire.errors import Conflict, NotFound
 from hookwire.ids import new_id
+from hookwire.records import ApiKey, EventType, Page, Tenant
 from hookwire.storage import tables as t
-from hookwire.storage.base import (
-    Conflict,
-    NotFound,
-    StorageBase,
-    clamp_limit,
-    encode_cursor,
-    page_after,
-    utcnow,
-)
-from hookwire.storage.records import ApiKey, EventType, Page, Tenant
+from hookwire.storage.base import StorageBase, clamp_limit, encode_cursor, page_after, utcnow
 
 # Keys start with "hw_tenant_" or "hw_admin_": 16 characters leave at least six
 # random ones, enough to tell a tenant's keys apart in a list.

@@ -32,12 +32,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hookwire import capacity
+from hookwire.enums import Trigger
 from hookwire.ids import new_id
+from hookwire.records import Claim, ClaimedDelivery
 from hookwire.storage import tables as t
 from hookwire.storage.base import utcnow
 from hookwire.storage.batch import Executemany
 from hookwire.storage.logs import LOG_ENTRY_COLUMNS, LogStore
-from hookwire.storage.records import Claim, ClaimedDelivery
 
 UNKNOWN_OUTCOME = "outcome unknown (worker stopped)"
 # A claim looks at this many due deliveries per one it may take: webhooks at
@@ -273,7 +274,7 @@ class ClaimStore(LogStore):
                 webhook_id=c.webhook_id,
                 event_type=c.event_type,
                 attempts=attempts,
-                trigger=c.trigger,
+                trigger=Trigger(c.trigger),
                 retry_reason=reason,
                 payload=details[c.id][0],
                 webhook_version=details[c.id][1],

@@ -21,12 +21,13 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hookwire.config import DEFAULT_SUSPEND_AFTER_SECONDS
+from hookwire.errors import NotFound, StorageFailure, Unavailable
+from hookwire.records import AttemptResult, Delivery, Webhook
 from hookwire.storage import tables as t
-from hookwire.storage.base import NotFound, StorageFailure, StorageUnavailable, utcnow
+from hookwire.storage.base import utcnow
 from hookwire.storage.batch import Executemany
 from hookwire.storage.events import NOTIFY_CHANNEL, delivery_record
 from hookwire.storage.logs import LogStore, log_entry_rows
-from hookwire.storage.records import AttemptResult, Delivery, Webhook
 from hookwire.storage.webhooks import WebhookStore
 
 MANUAL_RESEND_REASON = "manual resend"
@@ -189,7 +190,7 @@ class DeliveryStore(WebhookStore, LogStore):
                 changed = await self._record(conn, worker_id, results, suspend_after_seconds)
             self._changed("webhook", changed)
             return
-        except StorageUnavailable:
+        except Unavailable:
             raise  # the whole batch waits for the database to come back
         except Exception as exc:
             # Something in the batch cannot be stored (bytes a receiver sent that
@@ -213,7 +214,7 @@ class DeliveryStore(WebhookStore, LogStore):
                     changed = await self._record(conn, worker_id, [attempt], suspend_after_seconds)
                 self._changed("webhook", changed)
                 return
-            except StorageUnavailable:
+            except Unavailable:
                 raise
             except Exception as exc:
                 error = _kind(exc)

@@ -6,16 +6,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from hookwire.enums import DeliveryState, Trigger
+from hookwire.errors import NotFound
+from hookwire.records import Delivery, Event, Page
 from hookwire.storage import notify
 from hookwire.storage import tables as t
-from hookwire.storage.base import (
-    NotFound,
-    StorageBase,
-    clamp_limit,
-    encode_cursor,
-    page_after,
-)
-from hookwire.storage.records import Delivery, Event, Page
+from hookwire.storage.base import StorageBase, clamp_limit, encode_cursor, page_after
 
 # PostgreSQL channel on which accepted events wake the workers.
 NOTIFY_CHANNEL = notify.DELIVERIES_CHANNEL
@@ -29,10 +25,10 @@ def delivery_record(row: sa.Row[Any]) -> Delivery:
         event_id=row.event_id,
         webhook_id=row.webhook_id,
         event_type=row.event_type,
-        state=row.state,
+        state=DeliveryState(row.state),
         attempts=row.attempts,
         next_attempt_at=row.next_attempt_at,
-        next_trigger=row.next_trigger,
+        next_trigger=Trigger(row.next_trigger),
         retry_reason=row.retry_reason,
         last_status_code=row.last_status_code,
         created_at=row.created_at,

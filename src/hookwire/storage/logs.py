@@ -9,16 +9,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from hookwire.enums import Trigger
 from hookwire.ids import new_id
+from hookwire.records import AttemptResult, LogEntry, Page
 from hookwire.storage import tables as t
-from hookwire.storage.base import (
-    StorageBase,
-    clamp_limit,
-    encode_cursor,
-    page_after,
-)
+from hookwire.storage.base import StorageBase, clamp_limit, encode_cursor, page_after
 from hookwire.storage.batch import Executemany
-from hookwire.storage.records import AttemptResult, LogEntry, Page
 
 
 def log_entry_record(row: sa.Row[Any]) -> LogEntry:
@@ -30,7 +26,7 @@ def log_entry_record(row: sa.Row[Any]) -> LogEntry:
         event_id=row.event_id,
         event_type=row.event_type,
         attempt=row.attempt,
-        trigger=row.trigger,
+        trigger=Trigger(row.trigger),
         sent_at=row.sent_at,
         received_at=row.received_at,
         duration_ms=row.duration_ms,

@@ -45,6 +45,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hookwire.enums import DeliveryState
 from hookwire.storage import tables as t
 from hookwire.storage.base import _DRIVER_ERRORS, as_storage_error
 from hookwire.storage.log_partitions import LogPartitionStore, unless_busy, utc_midnight
@@ -53,7 +54,7 @@ PURGE_BATCH_ROWS = 1_000
 PURGE_TIME_BUDGET_SECONDS = 20.0
 # Session advisory lock: one maintaining process at a time per database.
 RETENTION_LOCK_ID = 0x68777270  # "hwrp"
-FINISHED_STATES = ("succeeded", "failed", "skipped", "cancelled")
+FINISHED_STATES = tuple(state for state in DeliveryState if state.finished)
 
 _TEXT_ARRAY = postgresql.ARRAY(sa.String())
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from hookwire.errors import NotFound
+from hookwire.records import DashboardSession
 from hookwire.storage import tables as t
-from hookwire.storage.base import NotFound, StorageBase
-from hookwire.storage.records import DashboardSession
+from hookwire.storage.base import StorageBase
 
 
 class SessionStore(StorageBase):

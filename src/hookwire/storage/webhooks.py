@@ -8,17 +8,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from hookwire.enums import Ordering, SignatureScheme, WebhookStatus
+from hookwire.errors import NotFound
 from hookwire.ids import new_id
+from hookwire.records import Page, Webhook
 from hookwire.storage import tables as t
-from hookwire.storage.base import (
-    NotFound,
-    StorageBase,
-    clamp_limit,
-    encode_cursor,
-    page_after,
-    utcnow,
-)
-from hookwire.storage.records import Page, Webhook
+from hookwire.storage.base import StorageBase, clamp_limit, encode_cursor, page_after, utcnow
 
 # Fields a caller may set on create or change with update; the rest is owned
 # by hookwire (status, failure tracking, version, timestamps).
@@ -56,11 +51,11 @@ class WebhookStore(StorageBase):
             events=list(row.events),
             active=row.active,
             headers=self._decrypt_headers(row.headers_encrypted),
-            signature_scheme=row.signature_scheme,
+            signature_scheme=SignatureScheme(row.signature_scheme),
             max_concurrency=row.max_concurrency,
             rate_limit=row.rate_limit,
-            ordering=row.ordering,
-            status=row.status,
+            ordering=Ordering(row.ordering),
+            status=WebhookStatus(row.status),
             failing_since=row.failing_since,
             last_delivery_at=row.last_delivery_at,
             last_status_code=row.last_status_code,

@@ -7,7 +7,7 @@ from urllib.parse import parse_qsl
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hookwire.errors import problem_response
+from hookwire.api.problems import problem_response
 from hookwire.jsonvalues import CONTAINS_NUL
 
 MAX_NAME_SHOWN_CHARS = 40

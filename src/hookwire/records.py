@@ -1,10 +1,16 @@
-"""What the storage layer hands out: plain frozen records, no database handles."""
+"""The things of hookwire as every layer sees them: plain frozen records, no database handles.
+
+Storage builds them from rows; the service layer, the API, the dashboard and the
+worker read them.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
+
+from hookwire.enums import DeliveryState, Ordering, SignatureScheme, Trigger, WebhookStatus
 
 T = TypeVar("T")
 
@@ -75,11 +81,11 @@ class Webhook:
     events: list[str]
     active: bool
     headers: dict[str, str]
-    signature_scheme: str
+    signature_scheme: SignatureScheme
     max_concurrency: int
     rate_limit: int | None
-    ordering: str
-    status: str
+    ordering: Ordering
+    status: WebhookStatus
     failing_since: datetime | None
     last_delivery_at: datetime | None
     last_status_code: int | None
@@ -98,10 +104,10 @@ class Delivery:
     event_id: str
     webhook_id: str
     event_type: str
-    state: str
+    state: DeliveryState
     attempts: int
     next_attempt_at: datetime | None
-    next_trigger: str
+    next_trigger: Trigger
     retry_reason: str | None
     last_status_code: int | None
     created_at: datetime
@@ -128,7 +134,7 @@ class LogEntry:
     event_id: str
     event_type: str
     attempt: int
-    trigger: str
+    trigger: Trigger
     sent_at: datetime | None
     received_at: datetime | None
     duration_ms: int | None
@@ -152,7 +158,7 @@ class ClaimedDelivery:
     webhook_id: str
     event_type: str
     attempts: int
-    trigger: str
+    trigger: Trigger
     retry_reason: str | None
     payload: bytes
     webhook_version: int
@@ -183,7 +189,7 @@ class AttemptResult:
     event_id: str
     event_type: str
     attempt: int
-    trigger: str
+    trigger: Trigger
     retry_reason: str | None
     sent_at: datetime | None
     received_at: datetime | None
@@ -195,7 +201,7 @@ class AttemptResult:
     request_headers: dict[str, str]
     response_headers: dict[str, str] | None
     response_body: str | None
-    state: str
+    state: DeliveryState
     next_attempt_at: datetime | None = None
     next_retry_reason: str | None = None
     webhook_gone: bool = False

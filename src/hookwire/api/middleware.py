@@ -6,14 +6,12 @@ import logging
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hookwire.errors import problem_response
-from hookwire.storage.base import StorageUnavailable
+from hookwire.api.problems import domain_problem, problem_response
+from hookwire.errors import Unavailable
 
 log = logging.getLogger("hookwire")
 
 NOSNIFF = (b"x-content-type-options", b"nosniff")
-# What a 503 asks the caller to wait: about the database timeout, rounded up.
-RETRY_AFTER_SECONDS = 5
 
 
 class NoSniff:
@@ -70,16 +68,11 @@ class ErrorAnswers:
 
         try:
             await self.app(scope, receive, tracking_send)
-        except StorageUnavailable as exc:
+        except Unavailable as exc:
             if started:
                 raise
             log.warning("%s %s answered 503: %s", scope["method"], scope["path"], exc)
-            response = problem_response(
-                503,
-                f"{exc}; nothing may have been stored: retry in a few seconds",
-                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-            )
-            await response(scope, receive, send)
+            await domain_problem(exc)(scope, receive, send)
         except Exception:
             if started:
                 raise

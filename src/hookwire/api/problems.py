@@ -1,0 +1,178 @@
+"""RFC 9457 problem details: every error hookwire answers has this shape."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from hookwire.errors import (
+    Conflict,
+    Forbidden,
+    HookwireError,
+    Invalid,
+    NotFound,
+    StorageFailure,
+    Unauthorized,
+    Unavailable,
+)
+from hookwire.jsonvalues import NESTED_TOO_DEEP
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_TYPE_BASE = "https://hookwire.dev/problems/"
+# RFC 9110 renamed these; Python's HTTPStatus still has the RFC 7231 phrases.
+_TITLES = {413: "Content Too Large", 422: "Unprocessable Content"}
+
+
+class Problem(Exception):
+    """An error to answer as problem+json."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        errors: list[dict[str, Any]] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.errors = errors
+        self.headers = headers
+
+
+def invalid(field: str, message: str) -> Problem:
+    """A 422 about one field, in the same shape as pydantic's validation errors."""
+    return Problem(422, f"{field}: {message}", errors=[{"field": field, "message": message}])
+
+
+def problem_response(
+    status: int,
+    detail: str,
+    errors: list[dict[str, Any]] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    title = _TITLES.get(status) or HTTPStatus(status).phrase
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE_BASE + title.lower().replace(" ", "-"),
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if errors is not None:
+        body["errors"] = errors
+    return JSONResponse(
+        body,
+        status_code=status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=dict(headers) if headers else None,
+    )
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        where, rest = parts[0], parts[1:]
+        return ".".join(rest) if where == "body" and rest else ".".join([where, *rest])
+    return ".".join(parts)
+
+
+def validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    errors = []
+    for err in exc.errors():
+        # pydantic prefixes messages of our validators' ValueErrors; the
+        # message itself is written for a person already.
+        message = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+        if err.get("type") == "json_invalid":
+            message = "the body is not valid JSON: " + str(err.get("ctx", {}).get("error", ""))
+        errors.append({"field": _field_path(tuple(err.get("loc", ()))), "message": message})
+    return errors
+
+
+def unreadable_body(exc: StarletteHTTPException) -> str | None:
+    """Why a JSON body could not be parsed, when that is what FastAPI's 400 stands for.
+
+    FastAPI answers a JSON syntax error with a validation error (422), but any
+    other failure of ``json.loads`` with a bare 400 that keeps the reason only as
+    its cause: nesting past the interpreter's recursion limit, bytes that are
+    not UTF-8, an integer of more digits than Python converts.
+    """
+    cause = exc.__cause__
+    if exc.status_code != 400 or cause is None:
+        return None
+    if isinstance(cause, RecursionError):
+        return NESTED_TOO_DEEP
+    if isinstance(cause, UnicodeDecodeError):
+        return "the body is not valid UTF-8 text"
+    if isinstance(cause, ValueError):
+        return "the body cannot be read as JSON: " + str(cause).split(";")[0]
+    return None
+
+
+# The answer to each of the domain's errors; a subclass answers as its base.
+_STATUS = {
+    NotFound: 404,
+    Conflict: 409,
+    Invalid: 422,
+    Unauthorized: 401,
+    Forbidden: 403,
+    Unavailable: 503,
+    StorageFailure: 500,
+}
+_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+# What a 503 asks the caller to wait: about the database timeout, rounded up.
+RETRY_AFTER_SECONDS = 5
+
+
+def domain_problem(exc: HookwireError) -> JSONResponse:
+    """The problem+json answer to an error of the service layer or storage."""
+    status = next((s for kind, s in _STATUS.items() if isinstance(exc, kind)), 500)
+    if isinstance(exc, Invalid):
+        errors = [{"field": e.field, "message": e.message} for e in exc.errors]
+        return problem_response(422, exc.detail, errors)
+    if isinstance(exc, Unauthorized):
+        return problem_response(401, str(exc), headers=_CHALLENGE)
+    if isinstance(exc, Unavailable):
+        detail = f"{exc}; nothing may have been stored: retry in a few seconds"
+        return problem_response(503, detail, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+    return problem_response(status, str(exc))
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Map every error hookwire raises, and FastAPI's own, to problem+json."""
+
+    async def on_problem(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, Problem)
+        return problem_response(exc.status, exc.detail, exc.errors, exc.headers)
+
+    async def on_domain_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, HookwireError)
+        return domain_problem(exc)
+
+    async def on_validation(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        errors = validation_errors(exc)
+        summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
+        return problem_response(422, f"invalid request: {summary}", errors)
+
+    async def on_http(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        unreadable = unreadable_body(exc)
+        if unreadable is not None:
+            error = {"field": "body", "message": unreadable}
+            return problem_response(422, f"body: {unreadable}", [error])
+        detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = "no such path; the API lives under /v1 (see /docs)"
+        return problem_response(exc.status_code, detail, headers=exc.headers)
+
+    app.add_exception_handler(Problem, on_problem)
+    app.add_exception_handler(HookwireError, on_domain_error)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
