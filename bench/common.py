@@ -173,7 +173,7 @@ async def preload_deliveries(storage: Storage, webhook_ids: list[str], count: in
         async with storage.write() as conn:
             await conn.execute(t.events.insert(), events)
             await conn.execute(t.deliveries.insert(), deliveries)
-        if not storage.is_sqlite:
+        if storage.dialect.name == "postgresql":
             async with storage.write() as conn:
                 # Fresh tables have no statistics: PostgreSQL would keep planning
                 # the next chunk's foreign-key checks as scans of a table it

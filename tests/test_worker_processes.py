@@ -32,7 +32,7 @@ pytestmark = postgresql_only
 
 @pytest.fixture
 def pg_storage(storage: Storage) -> Storage:
-    assert not storage.is_sqlite
+    assert storage.dialect.name == "postgresql"
     return storage
 
 

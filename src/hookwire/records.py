@@ -93,9 +93,6 @@ class Webhook:
     created_at: datetime
     updated_at: datetime
 
-    def receives(self, event_type: str) -> bool:
-        return "*" in self.events or event_type in self.events
-
 
 @dataclass(frozen=True, slots=True)
 class Delivery:

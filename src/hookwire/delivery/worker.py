@@ -122,8 +122,8 @@ class Worker:
         self._opened = True
         self._stopping = False
         await self._sender.open()
-        self.storage.add_wakeup_listener(self._on_wakeup)
-        self.storage.add_change_listener(self._targets.changed)
+        self.storage.signals.add_wakeup_listener(self._on_wakeup)
+        self.storage.signals.add_change_listener(self._targets.changed)
         self._recorder.start()
         self._maintenance_stop = asyncio.Event()
         self._helpers = [
@@ -176,8 +176,8 @@ class Worker:
         await asyncio.gather(*self._helpers, return_exceptions=True)
         self._helpers = []
         await self._recorder.close()
-        self.storage.remove_wakeup_listener(self._on_wakeup)
-        self.storage.remove_change_listener(self._targets.changed)
+        self.storage.signals.remove_wakeup_listener(self._on_wakeup)
+        self.storage.signals.remove_change_listener(self._targets.changed)
         await self._sender.close()
         self._opened = False
 

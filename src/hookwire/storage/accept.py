@@ -1,12 +1,9 @@
 """Accepting events: each stored with its deliveries before the caller hears back.
 
-Concurrent callers share transactions (group commit): the first one to find
-no write in progress becomes the leader and writes every event queued so far
-in one transaction, then wakes the others; whoever is still waiting leads the
-next round. An event is acknowledged only after the commit that holds it.
-Under load this turns N transactions (and N round-trip chains to the
-database) into one per round, which is what makes acceptance scale; a lone
-caller pays nothing extra.
+Concurrent callers share transactions (:class:`~hookwire.storage.coordination.
+GroupCommit`): one round writes every event queued so far, and an event is
+acknowledged only after the commit that holds it. Which webhooks an event goes
+to is :mod:`hookwire.fanout`'s rule.
 """
 
 from __future__ import annotations
@@ -21,12 +18,14 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hookwire import fanout
 from hookwire.enums import DeliveryState, Trigger
 from hookwire.errors import Conflict, NotFound
 from hookwire.ids import new_id
 from hookwire.records import Delivery, Event
 from hookwire.storage import tables as t
-from hookwire.storage.events import NOTIFY_CHANNEL, SKIPPED_ERROR, EventStore
+from hookwire.storage.coordination import GroupCommit
+from hookwire.storage.events import SKIPPED_ERROR, EventStore
 
 # Events written in one transaction at most; more wait for the next round.
 MAX_EVENTS_PER_COMMIT = 500
@@ -71,9 +70,9 @@ class AcceptStore(EventStore):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._accept_queue: list[_Accept] = []
-        self._accept_leader = False
-        self._accept_round = asyncio.Condition()
+        self._group_commit: GroupCommit[_Accept] = GroupCommit(
+            self._write_round, MAX_EVENTS_PER_COMMIT
+        )
 
     async def accept_event(
         self,
@@ -111,8 +110,7 @@ class AcceptStore(EventStore):
         # A caller that gives up (cancelled) leaves its event queued: it is
         # still written, and its outcome must not be reported as unretrieved.
         request.future.add_done_callback(_retrieve)
-        self._accept_queue.append(request)
-        await self._until_written(request)
+        await self._group_commit.submit(request)
         try:
             return request.future.result(), True
         except _Repeated:
@@ -123,32 +121,6 @@ class AcceptStore(EventStore):
                     "failed; send this one again"
                 ) from None
             return existing, False
-
-    async def _until_written(self, request: _Accept) -> None:
-        """Lead rounds of writes, or wait for the leader, until ``request`` is written."""
-        while not request.future.done():
-            if self._accept_leader:
-                async with self._accept_round:
-                    await self._accept_round.wait_for(
-                        lambda: request.future.done() or not self._accept_leader
-                    )
-                continue
-            self._accept_leader = True
-            batch = self._accept_queue[:MAX_EVENTS_PER_COMMIT]
-            del self._accept_queue[: len(batch)]
-            try:
-                await self._write_round(batch)
-            except BaseException:
-                # The leader was cancelled mid-write and the transaction rolled
-                # back: its own event is dropped with it (nobody will hear of
-                # it), the others go back to the queue's front for the next leader.
-                request.future.cancel()
-                self._accept_queue[:0] = [r for r in batch if not r.future.done()]
-                raise
-            finally:
-                self._accept_leader = False
-                async with self._accept_round:
-                    self._accept_round.notify_all()
 
     async def _write_round(self, batch: list[_Accept]) -> None:
         """Write ``batch`` in one transaction; on a collision, each event on its own."""
@@ -169,7 +141,7 @@ class AcceptStore(EventStore):
                     request.future.set_exception(exc)
             return
         if any(r.deliveries for r in batch):
-            self.notify_wakeup()
+            self.signals.wake()
         for request in batch:
             if not request.future.done():
                 request.future.set_result(request.event())
@@ -213,8 +185,8 @@ class AcceptStore(EventStore):
             logs = [row for r in batch for row in r.logs]
             if logs:
                 await conn.execute(t.log_entries.insert(), logs)
-            if deliveries and not self.is_sqlite:
-                await conn.execute(sa.text(f"NOTIFY {NOTIFY_CHANNEL}"))
+            if deliveries:
+                await self.dialect.wake_workers(conn)
 
     async def _candidate_webhooks(
         self, conn: AsyncConnection, batch: Iterable[_Accept]
@@ -252,14 +224,11 @@ def _fan_out(request: _Accept, hooks: list[sa.Row[Any]]) -> None:
     single = request.only_webhook_id
     now = request.triggered_at
     for hook in hooks:
-        if single is not None:
-            if hook.id != single:
-                continue
-        elif not (hook.active or hook.status == "suspended"):
-            continue  # a single test event's webhook may be inactive; others may not
-        elif "*" not in hook.events and request.event_type not in hook.events:
+        subscriber = fanout.Subscriber(hook.id, hook.events, hook.active, hook.status)
+        state = fanout.route(request.event_type, subscriber, single)
+        if state is None:
             continue
-        skipped = hook.status == "suspended" and single is None
+        skipped = state is DeliveryState.SKIPPED
         delivery_id = new_id("dlv")
         request.deliveries.append(
             {
@@ -268,7 +237,7 @@ def _fan_out(request: _Accept, hooks: list[sa.Row[Any]]) -> None:
                 "event_id": request.event_id,
                 "webhook_id": hook.id,
                 "event_type": request.event_type,
-                "state": DeliveryState.SKIPPED if skipped else DeliveryState.PENDING,
+                "state": state,
                 "attempts": 0,
                 "next_attempt_at": None if skipped else now,
                 "lease_owner": None,

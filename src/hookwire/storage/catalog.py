@@ -114,7 +114,7 @@ class CatalogStore(StorageBase):
             if result.rowcount == 0:
                 raise NotFound(f"tenant {tenant_id!r} not found")
             await self._announce(conn, "webhook", gone)
-        self._changed("webhook", gone)
+        self.signals.changed("webhook", gone)
 
     # --- API keys ----------------------------------------------------------
 

@@ -5,8 +5,9 @@ A claim is one write transaction:
 1. the due deliveries, oldest first (on PostgreSQL ``FOR UPDATE SKIP LOCKED``,
    so concurrent claims take different rows);
 2. their webhooks' caps, each webhook locked for the rest of the transaction
-   (on PostgreSQL a ``pg_try_advisory_xact_lock`` per webhook, skipping the
-   webhooks another claim holds; on SQLite the database's one write lock);
+   (:meth:`~hookwire.storage.dialects.Dialect.lock_webhooks`: on PostgreSQL an
+   advisory lock per webhook, skipping the webhooks another claim holds; on
+   SQLite the database's one write lock);
 3. each webhook's deliveries under a lease right now, and when a rate-limited
    one may start next — read only after the lock, so no other claim of that
    webhook can be between the count and the lease;
@@ -28,7 +29,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hookwire import capacity
@@ -44,22 +44,12 @@ UNKNOWN_OUTCOME = "outcome unknown (worker stopped)"
 # A claim looks at this many due deliveries per one it may take: webhooks at
 # their cap, or held by another claim, leave their deliveries behind.
 CLAIM_SCAN_FACTOR = 2
-# First key of the advisory locks that serialise claims of one webhook.
-PG_CLAIM_LOCK_NAMESPACE = 0x636C6D  # "clm"
 
 _d = t.deliveries
 # Literal, not a bound parameter: PostgreSQL matches a partial index's
 # predicate only against constants, also in generic plans of prepared statements.
 _PENDING = _d.c.state == sa.literal_column("'pending'")
 
-_LOCK_WEBHOOKS = sa.text(
-    # MATERIALIZED: the lock function must run only on the wanted rows, never
-    # on a scan of every webhook.
-    "WITH wanted AS MATERIALIZED ("
-    " SELECT id, max_concurrency, rate_limit, active, status FROM webhooks WHERE id = ANY(:ids))"
-    " SELECT id, max_concurrency, rate_limit, active, status FROM wanted"
-    f" WHERE pg_try_advisory_xact_lock({PG_CLAIM_LOCK_NAMESPACE}, hashtext(id))"
-).bindparams(sa.bindparam("ids", type_=postgresql.ARRAY(sa.String())))
 
 _LEASE = (
     _d.update()
@@ -175,22 +165,13 @@ class ClaimStore(LogStore):
         )
         if exclude:
             query = query.where(_d.c.webhook_id.not_in(list(exclude)))
-        if not self.is_sqlite:
-            query = query.with_for_update(skip_locked=True)
-        return [_Candidate(*row) for row in await conn.execute(query)]
+        return [_Candidate(*row) for row in await conn.execute(self.dialect.claim_rows(query))]
 
     async def _lock_webhooks(
         self, conn: AsyncConnection, webhook_ids: set[str]
     ) -> dict[str, capacity.Limits]:
         """The caps of the webhooks this claim may take deliveries of (locked for it)."""
-        if self.is_sqlite:
-            w = t.webhooks
-            query = sa.select(
-                w.c.id, w.c.max_concurrency, w.c.rate_limit, w.c.active, w.c.status
-            ).where(w.c.id.in_(sorted(webhook_ids)))
-            rows = await conn.execute(query)
-        else:
-            rows = await conn.execute(_LOCK_WEBHOOKS, {"ids": sorted(webhook_ids)})
+        rows = await self.dialect.lock_webhooks(conn, sorted(webhook_ids))
         return {
             row.id: capacity.Limits(
                 row.max_concurrency,
@@ -298,7 +279,7 @@ class ClaimStore(LogStore):
 
     async def _save_next_starts(self, conn: AsyncConnection, starts: dict[str, datetime]) -> None:
         p = t.webhook_pacing
-        insert = (sqlite.insert if self.is_sqlite else postgresql.insert)(p)
+        insert = self.dialect.upsert(p)
         statement = insert.on_conflict_do_update(
             index_elements=[p.c.webhook_id], set_={"next_start_at": insert.excluded.next_start_at}
         )

@@ -12,21 +12,21 @@ import dataclasses
 import functools
 import logging
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hookwire import health
 from hookwire.config import DEFAULT_SUSPEND_AFTER_SECONDS
+from hookwire.enums import DeliveryState, Trigger, WebhookStatus
 from hookwire.errors import NotFound, StorageFailure, Unavailable
 from hookwire.records import AttemptResult, Delivery, Webhook
 from hookwire.storage import tables as t
 from hookwire.storage.base import utcnow
 from hookwire.storage.batch import Executemany
-from hookwire.storage.events import NOTIFY_CHANNEL, delivery_record
+from hookwire.storage.events import delivery_record
 from hookwire.storage.logs import LogStore, log_entry_rows
 from hookwire.storage.webhooks import WebhookStore
 
@@ -67,9 +67,6 @@ _COMPLETE_ROW = (
     "b_status_code",
 )
 
-_EXISTING = sa.select(_d.c.id).where(
-    _d.c.id == sa.any_(sa.bindparam("b_ids", type_=postgresql.ARRAY(sa.String())))
-)
 
 _RELEASE = (
     _d.update()
@@ -94,64 +91,6 @@ _UPDATE_HEALTH = (
         version=t.webhooks.c.version + sa.bindparam("b_version_step", type_=sa.Integer()),
     )
 )
-
-
-@dataclass(slots=True)
-class _WebhookOutcome:
-    """What one batch says about one webhook's health."""
-
-    last: AttemptResult
-    gone: bool
-    any_success: bool
-    # The first failure after the batch's last success (or in the whole batch).
-    failing_since: datetime | None
-
-
-def _outcomes(results: Sequence[AttemptResult]) -> dict[str, _WebhookOutcome]:
-    outcomes: dict[str, _WebhookOutcome] = {}
-    for r in sorted(results, key=lambda r: r.finished_at):
-        if r.state == "skipped":
-            continue
-        seen = outcomes.get(r.webhook_id)
-        if seen is None:
-            seen = outcomes[r.webhook_id] = _WebhookOutcome(r, False, False, None)
-        seen.last = r
-        seen.gone = seen.gone or r.webhook_gone
-        if r.success:
-            seen.any_success, seen.failing_since = True, None
-        elif seen.failing_since is None:
-            seen.failing_since = r.finished_at
-    return outcomes
-
-
-def _health_row(
-    current: sa.Row[Any], outcome: _WebhookOutcome, suspend_before: datetime
-) -> dict[str, Any]:
-    """The webhook's new health, from its row and the batch's outcome for it."""
-    active: bool = current.active
-    failing_since = outcome.failing_since
-    if not outcome.any_success and failing_since is not None:
-        failing_since = current.failing_since or failing_since
-    if outcome.gone:
-        status, active = "suspended", False
-    elif current.status == "suspended":
-        status = "suspended"  # only re-activation (PATCH active: true) ends a suspension
-    elif outcome.last.success:
-        status = "healthy"
-    elif failing_since is not None and failing_since <= suspend_before:
-        status = "suspended"
-    else:
-        status = "unhealthy"
-    changed = status != current.status or active != current.active
-    return {
-        "b_id": current.id,
-        "b_status": status,
-        "b_active": active,
-        "b_failing_since": failing_since,
-        "b_last_delivery_at": outcome.last.finished_at,
-        "b_last_status_code": outcome.last.status_code,
-        "b_version_step": 1 if changed else 0,
-    }
 
 
 def _kind(exc: Exception) -> str:
@@ -188,7 +127,7 @@ class DeliveryStore(WebhookStore, LogStore):
         try:
             async with self.write() as conn:
                 changed = await self._record(conn, worker_id, results, suspend_after_seconds)
-            self._changed("webhook", changed)
+            self.signals.changed("webhook", changed)
             return
         except Unavailable:
             raise  # the whole batch waits for the database to come back
@@ -212,7 +151,7 @@ class DeliveryStore(WebhookStore, LogStore):
             try:
                 async with self.write() as conn:
                     changed = await self._record(conn, worker_id, [attempt], suspend_after_seconds)
-                self._changed("webhook", changed)
+                self.signals.changed("webhook", changed)
                 return
             except Unavailable:
                 raise
@@ -256,18 +195,13 @@ class DeliveryStore(WebhookStore, LogStore):
             # while the request was in flight, which took the delivery with it and
             # leaves its log entry nothing to belong to.
             ids = [r.delivery_id for r in results]
-            if self.is_sqlite:
-                found = await conn.scalars(sa.select(_d.c.id).where(_d.c.id.in_(ids)))
-            else:
-                # One array parameter: no statement text to expand per batch.
-                found = await conn.scalars(_EXISTING, {"b_ids": ids})
-            existing = set(found)
+            existing = await self.dialect.existing(conn, _d.c.id, ids)
             if len(existing) < len(results):
                 results = [r for r in results if r.delivery_id in existing]
             if not results:
                 return []
         await self._log_batch.execute(conn, log_entry_rows(results))
-        outcomes = _outcomes(results)
+        outcomes = health.outcomes(results)
         if not outcomes:
             return []
         suspend_before = now - timedelta(seconds=suspend_after_seconds)
@@ -276,26 +210,41 @@ class DeliveryStore(WebhookStore, LogStore):
     async def _update_health(
         self,
         conn: AsyncConnection,
-        outcomes: dict[str, _WebhookOutcome],
+        outcomes: dict[str, health.Outcome],
         suspend_before: datetime,
     ) -> list[str]:
         """Store each webhook's new health; the ids whose status or activity changed."""
         w = t.webhooks
-        query = (
+        query = self.dialect.lock_rows(
             sa.select(w.c.id, w.c.status, w.c.active, w.c.failing_since)
             .where(w.c.id.in_(sorted(outcomes)))
-            .order_by(w.c.id)
+            .order_by(w.c.id)  # locked in id order: concurrent batches cannot deadlock
         )
-        if not self.is_sqlite:
-            # Locked in id order, so concurrent workers' batches cannot deadlock.
-            query = query.with_for_update()
         current = (await conn.execute(query)).all()
         if not current:
             return []
-        rows = [_health_row(row, outcomes[row.id], suspend_before) for row in current]
+        rows, changed = [], []
+        for row in current:
+            outcome = outcomes[row.id]
+            before = health.Health(WebhookStatus(row.status), row.active, row.failing_since)
+            after = health.next_health(before, outcome, suspend_before)
+            # Only a change the worker acts on (status, active) bumps the version.
+            moved = (after.status, after.active) != (before.status, before.active)
+            rows.append(
+                {
+                    "b_id": row.id,
+                    "b_status": after.status,
+                    "b_active": after.active,
+                    "b_failing_since": after.failing_since,
+                    "b_last_delivery_at": outcome.last_finished_at,
+                    "b_last_status_code": outcome.last_status_code,
+                    "b_version_step": 1 if moved else 0,
+                }
+            )
+            if moved:
+                changed.append(row.id)
         await conn.execute(_UPDATE_HEALTH, rows)
         # Workers stop sending to a webhook that this batch suspended.
-        changed = [row["b_id"] for row in rows if row["b_version_step"]]
         await self._announce(conn, "webhook", changed)
         return changed
 
@@ -368,14 +317,10 @@ class DeliveryStore(WebhookStore, LogStore):
             "state": "pending",
             "next_attempt_at": now,
             "lease_owner": None,
-            "next_trigger": "manual",
+            "next_trigger": Trigger.MANUAL,
             "retry_reason": MANUAL_RESEND_REASON,
             "updated_at": now,
         }
-
-    async def _wake_workers(self, conn: AsyncConnection) -> None:
-        if not self.is_sqlite:
-            await conn.execute(sa.text(f"NOTIFY {NOTIFY_CHANNEL}"))
 
     async def resend_delivery(self, tenant_id: str, delivery_id: str) -> Delivery:
         """Send a delivery again now, whatever its state (logged as a manual resend)."""
@@ -387,8 +332,8 @@ class DeliveryStore(WebhookStore, LogStore):
             )
             if result.rowcount == 0:
                 raise NotFound(f"delivery {delivery_id!r} not found")
-            await self._wake_workers(conn)
-        self.notify_wakeup()
+            await self.dialect.wake_workers(conn)
+        self.signals.wake()
         return await self.get_delivery(tenant_id, delivery_id)
 
     async def recover_webhook(self, tenant_id: str, webhook_id: str, since: datetime) -> int:
@@ -402,14 +347,14 @@ class DeliveryStore(WebhookStore, LogStore):
                 _d.update()
                 .where(
                     _d.c.webhook_id == webhook_id,
-                    _d.c.state.in_(("failed", "skipped")),
+                    _d.c.state.in_((DeliveryState.FAILED, DeliveryState.SKIPPED)),
                     _d.c.created_at >= since,
                 )
                 .values(**self._due_now(utcnow()))
             )
             count = int(result.rowcount)
             if count:
-                await self._wake_workers(conn)
+                await self.dialect.wake_workers(conn)
         if count:
-            self.notify_wakeup()
+            self.signals.wake()
         return count

@@ -9,12 +9,9 @@ import sqlalchemy as sa
 from hookwire.enums import DeliveryState, Trigger
 from hookwire.errors import NotFound
 from hookwire.records import Delivery, Event, Page
-from hookwire.storage import notify
 from hookwire.storage import tables as t
 from hookwire.storage.base import StorageBase, clamp_limit, encode_cursor, page_after
 
-# PostgreSQL channel on which accepted events wake the workers.
-NOTIFY_CHANNEL = notify.DELIVERIES_CHANNEL
 SKIPPED_ERROR = "skipped: the webhook is suspended"
 
 

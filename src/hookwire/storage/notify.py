@@ -4,8 +4,8 @@ Two channels. ``hookwire_deliveries`` says "new deliveries are due" (accepted
 events, resends, recoveries). ``hookwire_changes`` carries ``<kind>:<id>``
 payloads, e.g. ``webhook:wh_…``, sent in the transaction that changed the
 thing, so that other processes drop what they cached of it. Within one
-process the same happens through :meth:`StorageBase.add_wakeup_listener` and
-:meth:`StorageBase.add_change_listener`; SQLite has nothing else.
+process the same happens through :class:`hookwire.storage.coordination.Signals`;
+SQLite has nothing else.
 """
 
 from __future__ import annotations

@@ -42,12 +42,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hookwire.enums import DeliveryState
 from hookwire.storage import tables as t
-from hookwire.storage.base import _DRIVER_ERRORS, as_storage_error
+from hookwire.storage.base import as_storage_error
+from hookwire.storage.dialects import DRIVER_ERRORS
 from hookwire.storage.log_partitions import LogPartitionStore, unless_busy, utc_midnight
 
 PURGE_BATCH_ROWS = 1_000
@@ -55,8 +55,6 @@ PURGE_TIME_BUDGET_SECONDS = 20.0
 # Session advisory lock: one maintaining process at a time per database.
 RETENTION_LOCK_ID = 0x68777270  # "hwrp"
 FINISHED_STATES = tuple(state for state in DeliveryState if state.finished)
-
-_TEXT_ARRAY = postgresql.ARRAY(sa.String())
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +148,7 @@ class RetentionStore(LogPartitionStore):
         async with self._maintainer() as alone:
             if not alone:
                 return PurgeReport(finished=False, skipped=True)
-            if not self.is_sqlite:
+            if self.dialect.partitioned_log:
                 run.created, run.log_entries_moved, made = await self._create_log_partitions(now)
                 run.dropped, dropped = await self._drop_log_partitions(cutoff)
                 run.finished = made and dropped
@@ -173,29 +171,11 @@ class RetentionStore(LogPartitionStore):
 
     @asynccontextmanager
     async def _maintainer(self) -> AsyncIterator[bool]:
-        """Whether this process is the one maintaining (False: another one is at it).
-
-        On PostgreSQL a session advisory lock, held on a connection of its own
-        that stays out of any transaction meanwhile; the work itself runs in
-        ordinary write transactions. SQLite serialises writers anyway.
-        """
-        if self.is_sqlite:
-            yield True
-            return
+        """Whether this process is the one maintaining (False: another one is at it)."""
         try:
-            async with self.engine.connect() as conn:
-                try_lock = sa.select(sa.func.pg_try_advisory_lock(RETENTION_LOCK_ID))
-                locked = bool(await conn.scalar(try_lock))
-                # The session lock outlives this transaction; ending it at once
-                # keeps the idle connection from holding back vacuum.
-                await conn.commit()
-                try:
-                    yield locked
-                finally:
-                    if locked:
-                        await conn.execute(sa.select(sa.func.pg_advisory_unlock(RETENTION_LOCK_ID)))
-                        await conn.commit()
-        except _DRIVER_ERRORS as exc:
+            async with self.dialect.exclusively(RETENTION_LOCK_ID) as alone:
+                yield alone
+        except DRIVER_ERRORS as exc:
             raise as_storage_error(exc) from None
 
     # --- batches ------------------------------------------------------------
@@ -257,9 +237,9 @@ class RetentionStore(LogPartitionStore):
         run.events_after = (rows[-1].triggered_at, rows[-1].tenant_id, rows[-1].id)
         more = len(rows) == limit
         candidates = {(r.tenant_id, r.id): r for r in rows if not r.kept}
-        if candidates and not self.is_sqlite:
-            # SQLite needs nothing more: its write transaction excludes every
-            # other writer, so what was just read still holds.
+        if candidates and not self.dialect.single_writer:
+            # With a single writer (SQLite) nothing more is needed: the write
+            # transaction excludes every other writer, so what was read still holds.
             still = await self._still_purgeable(conn, list(candidates), cutoff)
             if still is None:
                 return None
@@ -297,7 +277,7 @@ class RetentionStore(LogPartitionStore):
         locked = await unless_busy(
             conn,
             sa.select(d.c.tenant_id, d.c.event_id, d.c.state, d.c.updated_at)
-            .where(self._among((d.c.tenant_id, d.c.event_id), candidates))
+            .where(self.dialect.among_pairs((d.c.tenant_id, d.c.event_id), candidates))
             .with_for_update(nowait=True),
         )
         if locked is None:
@@ -316,34 +296,7 @@ class RetentionStore(LogPartitionStore):
         keys: list[tuple[str, str]],
     ) -> int:
         """Delete the rows of ``columns``' table whose two columns hold one of ``keys``."""
-        table = columns[0].table
-        assert isinstance(table, sa.Table)
-        if self.is_sqlite:
-            # SQLite scans the table for a list of row values, but runs one
-            # statement for many parameter sets as fast as a single lookup each.
-            statement = table.delete().where(
-                columns[0] == sa.bindparam("b_first"), columns[1] == sa.bindparam("b_second")
-            )
-            params = [{"b_first": first, "b_second": second} for first, second in keys]
-            result = await conn.execute(statement, params)
-        else:
-            result = await conn.execute(table.delete().where(self._among(columns, keys)))
-        return int(result.rowcount)
-
-    @staticmethod
-    def _among(
-        columns: tuple[sa.ColumnElement[str], sa.ColumnElement[str]],
-        keys: list[tuple[str, str]],
-    ) -> sa.ColumnElement[bool]:
-        """PostgreSQL: ``columns`` hold one of the ``keys``.
-
-        A list of a thousand pairs is planned as a thousand OR-ed index scans
-        (0.35 s to plan alone); two arrays make one join against an index.
-        """
-        firsts = sa.literal([key[0] for key in keys], _TEXT_ARRAY)
-        seconds = sa.literal([key[1] for key in keys], _TEXT_ARRAY)
-        pairs = sa.func.unnest(firsts, seconds).table_valued("first", "second").render_derived()
-        return sa.tuple_(*columns).in_(sa.select(pairs.c.first, pairs.c.second))
+        return await self.dialect.delete_pairs(conn, columns, keys)
 
     @staticmethod
     async def _delete_expired_sessions(

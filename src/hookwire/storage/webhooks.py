@@ -159,7 +159,7 @@ class WebhookStore(StorageBase):
             if result.rowcount == 0:
                 raise NotFound(f"webhook {webhook_id!r} not found")
             await self._announce(conn, "webhook", [webhook_id])
-        self._changed("webhook", [webhook_id])
+        self.signals.changed("webhook", [webhook_id])
         return await self.get_webhook(tenant_id, webhook_id)
 
     async def rotate_webhook_token(
@@ -181,7 +181,7 @@ class WebhookStore(StorageBase):
             if result.rowcount == 0:
                 raise NotFound(f"webhook {webhook_id!r} not found")
             await self._announce(conn, "webhook", [webhook_id])
-        self._changed("webhook", [webhook_id])
+        self.signals.changed("webhook", [webhook_id])
         return await self.get_webhook(tenant_id, webhook_id)
 
     async def delete_webhook(self, tenant_id: str, webhook_id: str) -> None:
@@ -194,4 +194,4 @@ class WebhookStore(StorageBase):
             await conn.execute(t.deliveries.delete().where(t.deliveries.c.webhook_id == webhook_id))
             await conn.execute(t.webhooks.delete().where(t.webhooks.c.id == webhook_id))
             await self._announce(conn, "webhook", [webhook_id])
-        self._changed("webhook", [webhook_id])
+        self.signals.changed("webhook", [webhook_id])
