@@ -19,12 +19,12 @@ from hookwire.config import to_async_url
 from hookwire.crypto import TokenCipher
 from hookwire.errors import NotFound
 from hookwire.ids import new_id
-from hookwire.migrate import migrate
 from hookwire.payload import build_payload
 from hookwire.storage import Storage, create_engine
 from hookwire.storage import tables as t
 from hookwire.storage.base import utcnow
 from hookwire.storage.events import NOTIFY_CHANNEL
+from hookwire.storage.migrate import migrate
 
 # SQLite as hookwire ran it before 202s were made durable (synchronous=NORMAL):
 # measured beside the real thing to show what durability costs.

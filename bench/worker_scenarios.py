@@ -27,9 +27,9 @@ from bench.common import (
 )
 from bench.context import Context, cpu_ms_per, log, median, until
 from bench.procs import CpuMeter, Service, start_worker
-from hookwire.migrate import migrate
 from hookwire.payload import build_payload
 from hookwire.storage.base import utcnow
+from hookwire.storage.migrate import migrate
 
 # Connection refused at once: nothing listens on the discard port of loopback.
 UNREACHABLE_URL = "http://127.0.0.1:9/unreachable"

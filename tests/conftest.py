@@ -26,8 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from hookwire.app import create_app
 from hookwire.config import Settings
 from hookwire.crypto import TokenCipher
-from hookwire.migrate import alembic_config, migrate
 from hookwire.storage import Storage, create_engine
+from hookwire.storage.migrate import alembic_config, migrate
 from hookwire.storage.tables import metadata
 
 # The dashboard's browser fixtures (a real `hookwire serve`, headless Chromium).

@@ -13,8 +13,8 @@ from hookwire.config import Settings
 from hookwire.crypto import TokenCipher
 from hookwire.delivery import Worker
 from hookwire.masking import mask_header_value
-from hookwire.migrate import migrate
 from hookwire.storage import Storage
+from hookwire.storage.migrate import migrate
 from hookwire.storage.tables import UTCDateTime
 from tests.conftest import SECRET_KEY, upgrade_to
 from tests.receivers import Receiver, make_webhook, send_event

@@ -9,9 +9,9 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from hookwire.migrate import migrate
 from hookwire.storage import Storage, create_engine
 from hookwire.storage.log_partitions import LOG_PARTITION_NAME
+from hookwire.storage.migrate import migrate
 from hookwire.storage.tables import metadata
 
 

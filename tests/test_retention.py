@@ -21,10 +21,10 @@ from hookwire.config import Settings
 from hookwire.crypto import TokenCipher
 from hookwire.delivery.maintenance import Maintenance
 from hookwire.errors import NotFound
-from hookwire.migrate import alembic_config, migrate
 from hookwire.records import DashboardSession, Event
 from hookwire.storage import Storage, create_engine
 from hookwire.storage.log_partitions import LOG_PARTITION_DAYS_AHEAD, log_partition_name
+from hookwire.storage.migrate import alembic_config, migrate
 from hookwire.storage.retention import RETENTION_LOCK_ID, PurgeReport, retention_cutoff
 from hookwire.storage.tables import UTCDateTime, deliveries, log_entries
 from tests.conftest import SECRET_KEY, _pg_admin, _pg_url_for, upgrade_to

@@ -23,8 +23,8 @@ from hookwire.dashboard import mount_dashboard
 from hookwire.delivery import Worker
 from hookwire.ids import new_api_key
 from hookwire.metrics import Metrics
-from hookwire.migrate import migrate
 from hookwire.storage import Storage, create_engine
+from hookwire.storage.migrate import migrate
 
 log = logging.getLogger("hookwire")
 

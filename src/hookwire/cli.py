@@ -101,13 +101,12 @@ def serve(settings: Settings) -> None:
 @_with_settings
 def migrate(settings: Settings) -> None:
     """Apply the database migrations and exit."""
-    from hookwire.app import open_storage
-    from hookwire.migrate import migrate as run_migrations
+    from hookwire.bootstrap import migrate_storage, open_storage
 
     async def run() -> None:
         storage = open_storage(settings)
         try:
-            await run_migrations(storage.engine, storage.cipher)
+            await migrate_storage(storage)
         finally:
             await storage.close()
 
@@ -164,7 +163,7 @@ def worker(settings: Settings) -> None:
     SIGTERM stops claiming, lets in-flight requests finish within the shutdown
     grace, records their outcomes and gives back what was not sent.
     """
-    from hookwire.delivery.process import run_worker_process
+    from hookwire.bootstrap import run_worker_process
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
     print(f"hookwire {__version__} worker (database: {_describe_db(settings)})", flush=True)

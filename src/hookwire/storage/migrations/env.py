@@ -1,4 +1,4 @@
-"""Alembic environment: runs on the connection hookwire hands it (see hookwire.migrate)."""
+"""Alembic environment: runs on the connection hookwire hands it (see hookwire.storage.migrate)."""
 
 from __future__ import annotations
 

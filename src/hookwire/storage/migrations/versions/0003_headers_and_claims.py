@@ -6,7 +6,7 @@ Create Date: 2026-11-27 17:00:00.000000
 
 Custom headers usually carry a receiver's credentials: existing values are
 encrypted with the operator's secret key, which hookwire hands to Alembic
-(``hookwire.migrate.migrate(engine, cipher)``). Claims count each webhook's
+(``hookwire.storage.migrate.migrate(engine, cipher)``). Claims count each webhook's
 leased deliveries (``ix_deliveries_leased``) and pace rate-limited webhooks
 (``webhook_pacing``), so maxConcurrency and rateLimit hold across workers.
 """
