@@ -14,16 +14,15 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet
 from sqlalchemy import event as sa_event
 
-from hookwire.api.models import WebhookCreate
 from hookwire.config import to_async_url
 from hookwire.crypto import TokenCipher
 from hookwire.errors import NotFound
 from hookwire.ids import new_id
 from hookwire.payload import build_payload
+from hookwire.service.inputs import WebhookCreate
 from hookwire.storage import Storage, create_engine
 from hookwire.storage import tables as t
 from hookwire.storage.base import utcnow
-from hookwire.storage.events import NOTIFY_CHANNEL
 from hookwire.storage.migrate import migrate
 
 # SQLite as hookwire ran it before 202s were made durable (synchronous=NORMAL):
@@ -181,7 +180,7 @@ async def preload_deliveries(storage: Storage, webhook_ids: list[str], count: in
                 await conn.execute(sa.text(f"ANALYZE {t.events.name}, {t.deliveries.name}"))
                 # Wake every worker at once, as accepting events does; SQLite has
                 # a single worker, which finds the chunk at its next poll.
-                await conn.execute(sa.text(f"NOTIFY {NOTIFY_CHANNEL}"))
+                await storage.dialect.wake_workers(conn)
 
 
 async def count_deliveries(storage: Storage, **where: Any) -> int:

@@ -26,6 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from hookwire.app import create_app
 from hookwire.config import Settings
 from hookwire.crypto import TokenCipher
+from hookwire.metrics import Metrics
+from hookwire.service import Services
 from hookwire.storage import Storage, create_engine
 from hookwire.storage.migrate import alembic_config, migrate
 from hookwire.storage.tables import metadata
@@ -136,6 +138,12 @@ async def storage(settings: Settings) -> AsyncIterator[Storage]:
         yield store
     finally:
         await store.close()
+
+
+@pytest.fixture
+def services(settings: Settings, storage: Storage) -> Services:
+    """The application layer over the test's storage, built as the app builds it."""
+    return Services(storage, settings, Metrics())
 
 
 @pytest.fixture

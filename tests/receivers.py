@@ -19,8 +19,10 @@ from typing import Any
 from aiohttp import web
 
 from hookwire.config import Settings
+from hookwire.metrics import Metrics
 from hookwire.records import Event, Webhook
-from hookwire.service import trigger_event
+from hookwire.service.events import Events
+from hookwire.service.inputs import EventCreate
 from hookwire.storage import Storage
 
 Behaviour = Callable[["Receiver", web.Request], Awaitable[web.StreamResponse]]
@@ -218,8 +220,8 @@ async def send_event(
     storage: Storage, tenant_id: str = "acme", event_type: str = "license.created", **data: Any
 ) -> Event:
     """Trigger one event as the API would."""
-    event, _ = await trigger_event(storage, tenant_id, event_type, data or {"key": "K-1"})
-    return event
+    new = EventCreate(event=event_type, data=data or {"key": "K-1"})
+    return (await Events(storage, Metrics()).trigger(tenant_id, new)).event
 
 
 def quick(settings: Settings, **changes: Any) -> Settings:

@@ -104,9 +104,11 @@ async def test_readyz_reports_an_unreachable_database(settings: Settings, storag
     broken = Settings(
         **{**settings.model_dump(), "database_url": "postgresql://nobody@127.0.0.1:1/x"}
     )
-    from hookwire.app import open_storage
+    from hookwire.bootstrap import open_storage
+    from hookwire.service import Services
 
     app.state.storage = open_storage(broken)
+    app.state.services = Services(app.state.storage, broken, app.state.metrics)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
         r = await c.get("/readyz")
     await app.state.storage.close()

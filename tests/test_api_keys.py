@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 import httpx
 import sqlalchemy as sa
 
-from hookwire.auth import API_KEY_TOUCH_INTERVAL_SECONDS
 from hookwire.crypto import hash_api_key
+from hookwire.service.auth import API_KEY_TOUCH_INTERVAL_SECONDS
 from hookwire.storage import Storage
 from hookwire.storage.base import utcnow
 from hookwire.storage.tables import api_keys

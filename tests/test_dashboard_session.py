@@ -9,35 +9,27 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 import sqlalchemy as sa
-from pydantic import ValidationError
 from starlette.datastructures import FormData
 
-from hookwire.api.models import WebhookCreate
-from hookwire.api.problems import Problem
 from hookwire.app import create_app
-from hookwire.auth import ADMIN, Principal
 from hookwire.config import Settings
 from hookwire.crypto import hash_api_key
-from hookwire.dashboard.forms import (
-    field_errors,
-    json_object,
-    parse_moment,
-    problem_errors,
-    webhook_fields,
-)
+from hookwire.dashboard.forms import form_errors, json_object, parse_moment, webhook_fields
 from hookwire.dashboard.lookups import IDLE_POLL_SECONDS, POLL_MIN_SECONDS, poll_seconds
 from hookwire.dashboard.render import tenant_url, utc_iso, utc_text
-from hookwire.dashboard.session import (
-    SESSION_COOKIE,
+from hookwire.dashboard.session import SESSION_COOKIE, safe_next
+from hookwire.enums import DeliveryState, Trigger
+from hookwire.errors import Conflict, Invalid
+from hookwire.records import DashboardSession, Delivery
+from hookwire.service.auth import ADMIN, Principal
+from hookwire.service.inputs import WebhookCreate, parse_input
+from hookwire.service.sessions import (
     SESSION_KIND_KEY,
     SESSION_MAX_AGE_SECONDS,
     admin_key_fingerprint,
     hash_session_id,
-    safe_next,
     session_principal,
 )
-from hookwire.enums import DeliveryState, Trigger
-from hookwire.records import DashboardSession, Delivery
 from hookwire.storage import Storage
 from hookwire.storage.tables import dashboard_sessions
 from tests.conftest import ADMIN_KEY
@@ -351,23 +343,23 @@ def test_the_webhook_form_maps_to_the_api_fields() -> None:
 
 
 def test_validation_errors_are_keyed_by_field_with_the_apis_messages() -> None:
-    with pytest.raises(ValidationError) as caught:
-        WebhookCreate.model_validate({"name": "n", "url": "ftp://x", "events": []})
-    errors = field_errors(caught.value)
+    with pytest.raises(Invalid) as caught:
+        parse_input(WebhookCreate, {"name": "n", "url": "ftp://x", "events": []})
+    errors = form_errors(caught.value, "form")
     assert errors["url"] == "the URL must be absolute and start with http:// or https://"
     assert errors["events"] == 'name at least one event type, or ["*"] for all'
-    problem = Problem(422, "x", errors=[{"field": "data.customer.email", "message": "bad"}])
-    assert problem_errors(problem, "event") == {"data": "bad"}
-    assert problem_errors(Problem(409, "conflict"), "event") == {"event": "conflict"}
+    nested = Invalid.one("data.customer.email", "bad")
+    assert form_errors(nested, "event") == {"data": "bad"}
+    assert form_errors(Conflict("conflict"), "event") == {"event": "conflict"}
 
 
 def test_json_fields_must_hold_an_object() -> None:
     assert json_object('{"a": 1}', "data") == {"a": 1}
     assert json_object("  ", "schema", empty_is_none=True) is None
     for text in ("", "[1]", "{nope"):
-        with pytest.raises(Problem) as caught:
+        with pytest.raises(Invalid) as caught:
             json_object(text, "data")
-        assert caught.value.errors and caught.value.errors[0]["field"] == "data"
+        assert caught.value.errors and caught.value.errors[0].field == "data"
 
 
 def test_times_from_filter_forms_are_utc() -> None:
@@ -377,7 +369,7 @@ def test_times_from_filter_forms_are_utc() -> None:
     # Without the page's script the visible field is read as UTC.
     assert parse_moment("", "2024-05-01T10:30", "since") == datetime(2024, 5, 1, 10, 30, tzinfo=UTC)
     assert parse_moment("", "", "since") is None
-    with pytest.raises(Problem):
+    with pytest.raises(Invalid):
         parse_moment("yesterday", "", "since")
 
 

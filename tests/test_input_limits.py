@@ -15,8 +15,9 @@ import httpx
 import pytest
 
 from hookwire.api.deps import MAX_CURSOR_CHARS
-from hookwire.api.problems import Problem
+from hookwire.api.problems import domain_problem
 from hookwire.dashboard.forms import json_object, parse_moment
+from hookwire.errors import FieldError, Invalid
 from hookwire.jsonvalues import MAX_JSON_DEPTH, json_value_problem
 
 PROBLEM = "application/problem+json"
@@ -254,13 +255,13 @@ async def test_times_just_inside_the_calendar_work(
 
 
 def test_the_dashboard_refuses_the_same_times_and_json() -> None:
-    with pytest.raises(Problem) as refused:
+    with pytest.raises(Invalid) as refused:
         parse_moment(EDGES[0], "", "since")
-    assert refused.value.status == 422 and refused.value.errors
-    assert refused.value.errors[0]["field"] == "since"
-    with pytest.raises(Problem) as too_deep:
+    assert domain_problem(refused.value).status_code == 422 and refused.value.errors
+    assert refused.value.errors[0].field == "since"
+    with pytest.raises(Invalid) as too_deep:
         json_object("[" * 100_000, "data")
-    assert too_deep.value.errors == [{"field": "data", "message": DEEPER}]
+    assert too_deep.value.errors == [FieldError("data", DEEPER)]
 
 
 # --- ids and query values no resource can have -----------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from hookwire.api.models import MAX_HEADER_NAME_CHARS, MAX_HEADER_VALUE_CHARS
+from hookwire.service.inputs import MAX_HEADER_NAME_CHARS, MAX_HEADER_VALUE_CHARS
 
 VALID = {"name": "Orders", "url": "https://receiver.example/hook", "events": ["license.created"]}
 PRINTABLE_ASCII = "".join(chr(c) for c in range(0x20, 0x7F))

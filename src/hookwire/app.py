@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -17,46 +15,18 @@ from hookwire.api.limits import BodySizeLimit, PrintableAddress
 from hookwire.api.middleware import ErrorAnswers, NoSniff
 from hookwire.api.openapi import problem_openapi
 from hookwire.api.problems import install_problem_handlers
+from hookwire.bootstrap import (
+    announce_admin_key,
+    ensure_admin_key,
+    migrate_storage,
+    open_storage,
+)
 from hookwire.config import Settings
-from hookwire.crypto import TokenCipher, load_or_create_secret_key
 from hookwire.dashboard import mount_dashboard
 from hookwire.delivery import Worker
-from hookwire.ids import new_api_key
 from hookwire.metrics import Metrics
-from hookwire.storage import Storage, create_engine
-from hookwire.storage.migrate import migrate
-
-log = logging.getLogger("hookwire")
-
-
-def open_storage(settings: Settings) -> Storage:
-    """The storage for these settings (the secret key is loaded or created here)."""
-    cipher = TokenCipher(load_or_create_secret_key(settings.secret_key, settings.data_dir))
-    timeout = settings.database_timeout_seconds
-    engine = create_engine(settings.resolved_database_url, timeout_seconds=timeout)
-    return Storage(engine, cipher, timeout_seconds=timeout)
-
-
-async def ensure_admin_key(storage: Storage, settings: Settings) -> str | None:
-    """Generate the admin key on first start when none is configured; return it once."""
-    if settings.admin_key or await storage.has_admin_key():
-        return None
-    key = new_api_key("admin")
-    await storage.create_api_key(key, None, "admin (generated on first start)")
-    return key
-
-
-def announce_admin_key(key: str, settings: Settings) -> None:
-    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
-    print(
-        "\n  hookwire generated an admin API key. It is shown this once; only its hash is kept:\n"
-        f"\n      {key}\n"
-        f"\n  Open http://{host}:{settings.port}/ and sign in with it, or use it as"
-        "\n  `Authorization: Bearer <key>` on the API."
-        "\n  Set HOOKWIRE_ADMIN_KEY to choose your own.\n",
-        file=sys.stderr,
-        flush=True,
-    )
+from hookwire.service import Services
+from hookwire.storage import Storage
 
 
 def create_app(settings: Settings, storage: Storage | None = None) -> FastAPI:
@@ -67,7 +37,8 @@ def create_app(settings: Settings, storage: Storage | None = None) -> FastAPI:
         own = app.state.storage is None
         if own:
             app.state.storage = open_storage(settings)
-            await migrate(app.state.storage.engine, app.state.storage.cipher)
+            await migrate_storage(app.state.storage)
+            app.state.services = Services(app.state.storage, settings, app.state.metrics)
         key = await ensure_admin_key(app.state.storage, settings)
         if key is not None:
             announce_admin_key(key, settings)
@@ -85,7 +56,7 @@ def create_app(settings: Settings, storage: Storage | None = None) -> FastAPI:
                 await app.state.storage.close()
                 # Started again (a server reload, a test client per test), the
                 # app opens a fresh storage instead of reusing a closed one.
-                app.state.storage = None
+                app.state.storage = app.state.services = None
 
     app = FastAPI(
         title="hookwire",
@@ -98,6 +69,8 @@ def create_app(settings: Settings, storage: Storage | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.storage = storage
     app.state.metrics = Metrics()
+    # The one entry point of routes and pages; built on start when the storage is opened there.
+    app.state.services = Services(storage, settings, app.state.metrics) if storage else None
     install_problem_handlers(app)
     app.openapi = lambda: problem_openapi(app)  # type: ignore[method-assign]
     for module in (system, admin, webhooks, events, deliveries):

@@ -2,7 +2,8 @@
 
 The service layer and storage raise these; the API maps them to problem+json
 (``hookwire.api.problems``) and the dashboard to pages and form errors
-(``hookwire.dashboard.render``, ``hookwire.dashboard.forms``), each in one place.
+(``hookwire.dashboard.render``, ``hookwire.dashboard.forms``), each in one place,
+both with the status of :func:`http_status`.
 """
 
 from __future__ import annotations
@@ -39,6 +40,13 @@ class Unavailable(HookwireError):
 
     Connection refused or lost, a lock held past the timeout, a full disk, no
     answer in time. The message names only the kind of failure.
+    """
+
+
+class NotReady(HookwireError):
+    """What a command needs is not there: its database, its schema, its secret key, a port.
+
+    Said in one sentence that tells the operator what to check or run.
     """
 
 
@@ -79,3 +87,20 @@ class InvalidCursor(Invalid):
 
     def __init__(self, message: str = "the cursor is not one this server handed out") -> None:
         super().__init__([FieldError("query.cursor", message)], message)
+
+
+# The status both doors answer each error with; a subclass answers as its base.
+_HTTP_STATUS: dict[type[HookwireError], int] = {
+    NotFound: 404,
+    Conflict: 409,
+    Invalid: 422,
+    Unauthorized: 401,
+    Forbidden: 403,
+    Unavailable: 503,
+    StorageFailure: 500,
+}
+
+
+def http_status(error: HookwireError) -> int:
+    """The HTTP status of ``error``: the API's problem+json and the dashboard's page alike."""
+    return next((s for kind, s in _HTTP_STATUS.items() if isinstance(error, kind)), 500)

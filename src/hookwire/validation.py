@@ -55,7 +55,7 @@ from jsonschema.validators import (
     extend,
 )
 
-from hookwire.api.problems import Problem, invalid
+from hookwire.errors import FieldError, Invalid
 from hookwire.jsonvalues import json_value_problem
 
 if TYPE_CHECKING:
@@ -103,15 +103,15 @@ class SchemaRefused(Exception):
 
 
 def check_json_schema(schema: dict[str, Any]) -> None:
-    """Raise a 422 unless ``schema`` is a valid JSON Schema that hookwire can run safely."""
+    """Invalid about ``schema`` unless it is a valid JSON Schema that hookwire can run safely."""
     try:
         prepared_validator(schema)
     except SchemaRefused as exc:
-        raise invalid("schema", str(exc)) from None
+        raise Invalid.one("schema", str(exc)) from None
 
 
 def check_against_schema(data: dict[str, Any], schema: dict[str, Any]) -> None:
-    """Raise a 422 naming the first failing path when ``data`` does not fit ``schema``."""
+    """Invalid naming each failing path (the first in its detail) when ``data`` does not fit."""
     try:
         validator = prepared_validator(schema)
         errors = list(itertools.islice(validator.iter_errors(data), MAX_SCHEMA_ERRORS_SHOWN))
@@ -120,26 +120,26 @@ def check_against_schema(data: dict[str, Any], schema: dict[str, Any]) -> None:
         # that only some data reaches: the operator has to fix the schema.
         reason = str(exc) if isinstance(exc, SchemaRefused) else _unusable(exc)
         message = f"the event type's schema cannot be used: {reason}"
-        raise Problem(
-            422,
+        raise Invalid.one(
+            "event",
+            message,
             f"{message}; the operator must correct it (PATCH /v1/event-types/{{name}})",
-            errors=[{"field": "event", "message": message}],
         ) from None
     if errors:
         errors.sort(key=lambda e: [(isinstance(p, str), p) for p in e.absolute_path])
         details = [
-            {"field": _data_path(err), "message": _short(err.message, MAX_ERROR_MESSAGE_CHARS)}
+            FieldError(_data_path(err), _short(err.message, MAX_ERROR_MESSAGE_CHARS))
             for err in errors
         ]
-        raise Problem(
-            422,
-            f"data does not match the event type's schema at {details[0]['field']}: "
-            f"{details[0]['message']}",
-            errors=details,
+        raise Invalid(
+            details,
+            f"data does not match the event type's schema at {details[0].field}: "
+            f"{details[0].message}",
         )
 
 
 def unknown_event_types(requested: list[str], known: set[str]) -> list[str]:
+    """The names in ``requested`` that are not ``known`` (``*``, meaning all, is always known)."""
     return [name for name in requested if name != "*" and name not in known]
 
 

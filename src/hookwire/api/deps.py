@@ -1,4 +1,4 @@
-"""Typed FastAPI dependencies: the storage, the settings, the caller."""
+"""Typed FastAPI dependencies: the services, the caller, and shared query parameters."""
 
 from __future__ import annotations
 
@@ -7,54 +7,33 @@ from typing import Annotated
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from hookwire.api.models import UtcDatetime
-from hookwire.api.problems import Problem
-from hookwire.auth import Principal, authenticate, check_tenant_access
-from hookwire.config import Settings
-from hookwire.metrics import Metrics
-from hookwire.storage import Storage
-from hookwire.storage.base import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT
+from hookwire.errors import Forbidden, Unauthorized
+from hookwire.service import Services
+from hookwire.service.auth import Principal
+from hookwire.service.inputs import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, UtcDatetime
 
-_CHALLENGE = {"WWW-Authenticate": "Bearer"}
 # A cursor this server hands out is a few hundred characters at most.
 MAX_CURSOR_CHARS = 1024
 _bearer = HTTPBearer(auto_error=False, description="An admin or tenant API key.")
 
 
-def get_storage(request: Request) -> Storage:
-    storage: Storage = request.app.state.storage
-    return storage
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
 
 
-def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-def get_metrics(request: Request) -> Metrics:
-    metrics: Metrics = request.app.state.metrics
-    return metrics
-
-
-StorageDep = Annotated[Storage, Depends(get_storage)]
-MetricsDep = Annotated[Metrics, Depends(get_metrics)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+ServicesDep = Annotated[Services, Depends(get_services)]
 
 
 async def get_principal(
-    storage: StorageDep,
-    settings: SettingsDep,
+    services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Problem(401, "send an API key as `Authorization: Bearer <key>`", headers=_CHALLENGE)
-    principal = await authenticate(storage, settings.admin_key, credentials.credentials)
+        raise Unauthorized("send an API key as `Authorization: Bearer <key>`")
+    principal = await services.auth.authenticate(credentials.credentials)
     if principal is None:
-        raise Problem(
-            401,
-            "the API key is not valid (revoked, mistyped, or for another server)",
-            headers=_CHALLENGE,
-        )
+        raise Unauthorized("the API key is not valid (revoked, mistyped, or for another server)")
     return principal
 
 
@@ -63,18 +42,16 @@ PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 async def require_admin(principal: PrincipalDep) -> Principal:
     if not principal.is_admin:
-        raise Problem(403, "this needs the admin key; tenant keys act only on their own tenant")
+        raise Forbidden("this needs the admin key; tenant keys act only on their own tenant")
     return principal
 
 
 AdminDep = Annotated[Principal, Depends(require_admin)]
 
 
-async def tenant_access(tenant_id: str, principal: PrincipalDep, storage: StorageDep) -> str:
+async def tenant_access(tenant_id: str, principal: PrincipalDep, services: ServicesDep) -> str:
     """The path's tenant, once the caller may act on it and it exists."""
-    check_tenant_access(principal, tenant_id)
-    if principal.is_admin:
-        await storage.get_tenant(tenant_id)
+    await services.auth.check_tenant(principal, tenant_id)
     return tenant_id
 
 

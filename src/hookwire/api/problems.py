@@ -12,44 +12,20 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hookwire.errors import (
-    Conflict,
-    Forbidden,
+    FieldError,
     HookwireError,
     Invalid,
-    NotFound,
-    StorageFailure,
     Unauthorized,
     Unavailable,
+    http_status,
 )
 from hookwire.jsonvalues import NESTED_TOO_DEEP
+from hookwire.service.inputs import error_message
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://hookwire.dev/problems/"
 # RFC 9110 renamed these; Python's HTTPStatus still has the RFC 7231 phrases.
 _TITLES = {413: "Content Too Large", 422: "Unprocessable Content"}
-
-
-class Problem(Exception):
-    """An error to answer as problem+json."""
-
-    def __init__(
-        self,
-        status: int,
-        detail: str,
-        *,
-        errors: list[dict[str, Any]] | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
-        self.errors = errors
-        self.headers = headers
-
-
-def invalid(field: str, message: str) -> Problem:
-    """A 422 about one field, in the same shape as pydantic's validation errors."""
-    return Problem(422, f"{field}: {message}", errors=[{"field": field, "message": message}])
 
 
 def problem_response(
@@ -84,15 +60,11 @@ def _field_path(loc: tuple[Any, ...]) -> str:
 
 
 def validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
-    errors = []
-    for err in exc.errors():
-        # pydantic prefixes messages of our validators' ValueErrors; the
-        # message itself is written for a person already.
-        message = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
-        if err.get("type") == "json_invalid":
-            message = "the body is not valid JSON: " + str(err.get("ctx", {}).get("error", ""))
-        errors.append({"field": _field_path(tuple(err.get("loc", ()))), "message": message})
-    return errors
+    """FastAPI's validation errors by field, with the messages the dashboard shows too."""
+    return [
+        {"field": _field_path(tuple(err.get("loc", ()))), "message": error_message(err)}
+        for err in exc.errors()
+    ]
 
 
 def unreadable_body(exc: StarletteHTTPException) -> str | None:
@@ -115,16 +87,6 @@ def unreadable_body(exc: StarletteHTTPException) -> str | None:
     return None
 
 
-# The answer to each of the domain's errors; a subclass answers as its base.
-_STATUS = {
-    NotFound: 404,
-    Conflict: 409,
-    Invalid: 422,
-    Unauthorized: 401,
-    Forbidden: 403,
-    Unavailable: 503,
-    StorageFailure: 500,
-}
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 # What a 503 asks the caller to wait: about the database timeout, rounded up.
 RETRY_AFTER_SECONDS = 5
@@ -132,7 +94,6 @@ RETRY_AFTER_SECONDS = 5
 
 def domain_problem(exc: HookwireError) -> JSONResponse:
     """The problem+json answer to an error of the service layer or storage."""
-    status = next((s for kind, s in _STATUS.items() if isinstance(exc, kind)), 500)
     if isinstance(exc, Invalid):
         errors = [{"field": e.field, "message": e.message} for e in exc.errors]
         return problem_response(422, exc.detail, errors)
@@ -141,15 +102,11 @@ def domain_problem(exc: HookwireError) -> JSONResponse:
     if isinstance(exc, Unavailable):
         detail = f"{exc}; nothing may have been stored: retry in a few seconds"
         return problem_response(503, detail, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
-    return problem_response(status, str(exc))
+    return problem_response(http_status(exc), str(exc))
 
 
 def install_problem_handlers(app: FastAPI) -> None:
-    """Map every error hookwire raises, and FastAPI's own, to problem+json."""
-
-    async def on_problem(_: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, Problem)
-        return problem_response(exc.status, exc.detail, exc.errors, exc.headers)
+    """Map the domain's errors, and FastAPI's own, to problem+json."""
 
     async def on_domain_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HookwireError)
@@ -158,7 +115,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def on_validation(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         errors = validation_errors(exc)
-        summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
+        summary = Invalid([FieldError(e["field"], e["message"]) for e in errors]).detail
         return problem_response(422, f"invalid request: {summary}", errors)
 
     async def on_http(_: Request, exc: Exception) -> JSONResponse:
@@ -172,7 +129,6 @@ def install_problem_handlers(app: FastAPI) -> None:
             detail = "no such path; the API lives under /v1 (see /docs)"
         return problem_response(exc.status_code, detail, headers=exc.headers)
 
-    app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(HookwireError, on_domain_error)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)

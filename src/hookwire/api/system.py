@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from hookwire.api.deps import StorageDep
+from hookwire.api.deps import ServicesDep
 from hookwire.api.problems import RETRY_AFTER_SECONDS, problem_response
 from hookwire.errors import Unavailable
 
@@ -19,10 +19,10 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", response_model=None)
-async def readyz(storage: StorageDep) -> dict[str, str] | Response:
+async def readyz(services: ServicesDep) -> dict[str, str] | Response:
     """The process can reach its database."""
     try:
-        await storage.ping()  # bounded by the database timeout
+        await services.ping()  # bounded by the database timeout
     except Unavailable as exc:
         return problem_response(
             503, f"not ready: {exc}", headers={"Retry-After": str(RETRY_AFTER_SECONDS)}

@@ -1,7 +1,8 @@
 """The dashboard: server-rendered pages (Jinja2 + vendored htmx) served by the app at ``/``.
 
-Its pages call the same storage methods, models and checks as the API
-(``hookwire.api.models``, ``hookwire.service``); they never write SQL.
+Its pages call the same operations as the API (:class:`hookwire.service.Services`)
+with the same input models (:mod:`hookwire.service.inputs`); each page only
+translates between a form or URL and one operation, and renders the answer.
 """
 
 from __future__ import annotations

@@ -6,23 +6,31 @@ import json
 from typing import Any
 
 from fastapi import APIRouter, Request
-from pydantic import ValidationError
 from starlette.responses import Response
 
-from hookwire.api.models import ApiKeyCreate, EventTypeCreate, EventTypeUpdate, TenantCreate
-from hookwire.api.problems import Problem
-from hookwire.auth import API_KEY_TOUCH_INTERVAL_SECONDS
-from hookwire.dashboard.forms import field_errors, json_object, problem_errors, text
-from hookwire.dashboard.render import DashboardRoute, redirect, render, tenant_url
-from hookwire.dashboard.session import AdminViewerDep, TenantViewDep, storage_of
-from hookwire.errors import Conflict
-from hookwire.ids import new_api_key
+from hookwire.dashboard.forms import form_errors, json_object, text
+from hookwire.dashboard.render import (
+    DashboardRoute,
+    cursor_of,
+    listing,
+    redirect,
+    render,
+    tenant_url,
+)
+from hookwire.dashboard.session import AdminViewerDep, TenantViewDep, services_of
+from hookwire.errors import Conflict, Invalid
 from hookwire.records import EventType
-from hookwire.validation import check_json_schema
+from hookwire.service.auth import API_KEY_TOUCH_INTERVAL_SECONDS
+from hookwire.service.inputs import (
+    ApiKeyCreate,
+    EventTypeCreate,
+    EventTypeUpdate,
+    TenantCreate,
+    parse_input,
+)
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 PAGE_SIZE = 50
-SCHEMA_RENAMES = {"schema": "schema", "schema_": "schema"}
 
 
 # --- tenants ------------------------------------------------------------------
@@ -35,13 +43,11 @@ async def _tenants_page(
     errors: dict[str, str] | None = None,
     status: int = 200,
 ) -> Response:
-    cursor = request.query_params.get("cursor") or None
-    page = await storage_of(request).list_tenants(PAGE_SIZE, cursor)
+    cursor = cursor_of(request)
+    page = await services_of(request).tenants.list(PAGE_SIZE, cursor)
     context = {
         "section": "tenants",
-        "tenants": page.items,
-        "next_cursor": page.next_cursor,
-        "paged": cursor is not None,
+        **listing("tenants", page, cursor),
         "values": values or {"name": "", "id": ""},
         "errors": errors or {},
     }
@@ -62,12 +68,11 @@ async def create_tenant(request: Request, viewer: AdminViewerDep) -> Response:
     form = await request.form()
     values = {"name": text(form, "name").strip(), "id": text(form, "id").strip()}
     try:
-        body = TenantCreate.model_validate({"name": values["name"], "id": values["id"] or None})
-        await storage_of(request).create_tenant(body.name, body.id)
-    except ValidationError as exc:
-        return await _tenants_page(request, values=values, errors=field_errors(exc), status=422)
-    except Conflict as exc:
-        return await _tenants_page(request, values=values, errors={"id": str(exc)}, status=422)
+        new = parse_input(TenantCreate, {"name": values["name"], "id": values["id"] or None})
+        await services_of(request).tenants.create(new)
+    except (Invalid, Conflict) as exc:
+        errors = form_errors(exc, "id")
+        return await _tenants_page(request, values=values, errors=errors, status=422)
     return redirect(request, "/tenants?notice=tenant-created")
 
 
@@ -83,13 +88,11 @@ async def _keys_page(
     errors: dict[str, str] | None = None,
     status: int = 200,
 ) -> Response:
-    cursor = request.query_params.get("cursor") or None
-    page = await storage_of(request).list_api_keys(tenant_id, PAGE_SIZE, cursor)
+    cursor = cursor_of(request)
+    page = await services_of(request).tenants.list_keys(tenant_id, PAGE_SIZE, cursor)
     context = {
         "section": "keys",
-        "keys": page.items,
-        "next_cursor": page.next_cursor,
-        "paged": cursor is not None,
+        **listing("keys", page, cursor),
         "new_key": new_key,
         "touch_seconds": API_KEY_TOUCH_INTERVAL_SECONDS,
         "values": values or {"name": ""},
@@ -114,13 +117,15 @@ async def create_api_key(request: Request, viewer: AdminViewerDep, tv: TenantVie
     form = await request.form()
     values = {"name": text(form, "name").strip()}
     try:
-        body = ApiKeyCreate.model_validate(values)
-    except ValidationError as exc:
-        return await _keys_page(request, tv.id, values=values, errors=field_errors(exc), status=422)
-    key = new_api_key("tenant")
-    record = await storage_of(request).create_api_key(key, tv.id, body.name)
+        created = await services_of(request).tenants.create_key(
+            tv.id, parse_input(ApiKeyCreate, values)
+        )
+    except Invalid as exc:
+        errors = form_errors(exc, "name")
+        return await _keys_page(request, tv.id, values=values, errors=errors, status=422)
     # Answered here rather than after a redirect: the key must not travel in a URL.
-    return await _keys_page(request, tv.id, new_key={"name": record.name, "key": key})
+    new_key = {"name": created.record.name, "key": created.key}
+    return await _keys_page(request, tv.id, new_key=new_key)
 
 
 @router.post("/t/{tenant_id}/keys/{key_id}/revoke")
@@ -129,7 +134,7 @@ async def revoke_api_key(
 ) -> Response:
     """Revoke a key (after the confirmation dialog): it and its sessions end at once."""
     del viewer
-    await storage_of(request).delete_api_key(tv.id, key_id)
+    await services_of(request).tenants.revoke_key(tv.id, key_id)
     return redirect(request, tenant_url(tv.id, "keys") + "?notice=key-revoked")
 
 
@@ -147,13 +152,11 @@ async def _event_types_page(
     errors: dict[str, str] | None = None,
     status: int = 200,
 ) -> Response:
-    cursor = request.query_params.get("cursor") or None
-    page = await storage_of(request).list_event_types(PAGE_SIZE, cursor)
+    cursor = cursor_of(request)
+    page = await services_of(request).catalog.list(PAGE_SIZE, cursor)
     context = {
         "section": "event-types",
-        "event_types": page.items,
-        "next_cursor": page.next_cursor,
-        "paged": cursor is not None,
+        **listing("event_types", page, cursor),
         "values": values or {"name": "", "description": "", "schema": ""},
         "errors": errors or {},
     }
@@ -175,20 +178,13 @@ async def create_event_type(request: Request, viewer: AdminViewerDep) -> Respons
     values = {k: text(form, k).strip() for k in ("name", "description", "schema")}
     try:
         schema = json_object(values["schema"], "schema", empty_is_none=True)
-        body = EventTypeCreate.model_validate(
-            {"name": values["name"], "description": values["description"], "schema": schema}
+        new = parse_input(
+            EventTypeCreate,
+            {"name": values["name"], "description": values["description"], "schema": schema},
         )
-        if body.schema_ is not None:
-            check_json_schema(body.schema_)
-        await storage_of(request).create_event_type(body.name, body.description, body.schema_)
-    except ValidationError as exc:
-        errors = field_errors(exc, SCHEMA_RENAMES)
-        return await _event_types_page(request, values=values, errors=errors, status=422)
-    except Problem as exc:
-        errors = problem_errors(exc, "schema")
-        return await _event_types_page(request, values=values, errors=errors, status=422)
-    except Conflict as exc:
-        errors = {"name": str(exc)}
+        await services_of(request).catalog.create(new)
+    except (Invalid, Conflict) as exc:
+        errors = form_errors(exc, "name")
         return await _event_types_page(request, values=values, errors=errors, status=422)
     return redirect(request, "/event-types?notice=event-type-created")
 
@@ -215,30 +211,24 @@ def _event_type_page(
 async def event_type(name: str, request: Request, viewer: AdminViewerDep) -> Response:
     """One event type's form."""
     del viewer
-    return _event_type_page(request, await storage_of(request).get_event_type(name))
+    return _event_type_page(request, await services_of(request).catalog.get(name))
 
 
 @router.post("/event-types/{name}")
 async def update_event_type(name: str, request: Request, viewer: AdminViewerDep) -> Response:
     """Change an event type's description and schema (an empty schema removes it)."""
     del viewer
-    storage = storage_of(request)
-    current = await storage.get_event_type(name)
+    catalog = services_of(request).catalog
+    current = await catalog.get(name)
     form = await request.form()
     values = {k: text(form, k).strip() for k in ("description", "schema")}
     try:
         schema = json_object(values["schema"], "schema", empty_is_none=True)
-        body = EventTypeUpdate.model_validate(
-            {"description": values["description"], "schema": schema}
+        changes = parse_input(
+            EventTypeUpdate, {"description": values["description"], "schema": schema}
         )
-        if body.schema_ is not None:
-            check_json_schema(body.schema_)
-        changes = {"description": body.description or "", "schema": body.schema_}
-        await storage.update_event_type(name, changes)
-    except ValidationError as exc:
-        errors = field_errors(exc, SCHEMA_RENAMES)
-        return _event_type_page(request, current, values=values, errors=errors, status=422)
-    except Problem as exc:
-        errors = problem_errors(exc, "schema")
+        await catalog.update(name, changes)
+    except Invalid as exc:
+        errors = form_errors(exc, "schema")
         return _event_type_page(request, current, values=values, errors=errors, status=422)
     return redirect(request, "/event-types?notice=event-type-updated")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
-from hookwire.auth import authenticate
 from hookwire.dashboard.forms import text
 from hookwire.dashboard.render import DashboardRoute, error_page, render, tenant_url
 from hookwire.dashboard.session import (
@@ -16,13 +15,12 @@ from hookwire.dashboard.session import (
     ViewerDep,
     check_csrf,
     end_session,
-    new_csrf_token,
     safe_next,
+    services_of,
     set_cookie,
-    settings_of,
     start_session,
-    storage_of,
 )
+from hookwire.service.sessions import new_csrf_token
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 
@@ -71,8 +69,7 @@ async def signin(request: Request) -> Response:
     key = text(form, "api_key").strip()
     if not key:
         return _signin_page(request, next_url=next_url, error="Enter an API key.", status=422)
-    storage = storage_of(request)
-    principal = await authenticate(storage, settings_of(request).admin_key, key)
+    principal = await services_of(request).auth.authenticate(key)
     if principal is None:
         return _signin_page(
             request,
@@ -102,7 +99,5 @@ async def pick_tenant(request: Request, viewer: ViewerDep) -> Response:
     tenant_id = request.query_params.get("tenant", "")
     if not tenant_id:
         return error_page(request, 422, "Choose a tenant.")
-    if not viewer.principal.may_act_on(tenant_id):
-        return error_page(request, 404, f"Not found: tenant {tenant_id!r} not found.")
-    await storage_of(request).get_tenant(tenant_id)
+    await services_of(request).auth.visible_tenant(viewer.principal, tenant_id)
     return RedirectResponse(tenant_url(tenant_id, "webhooks"), status_code=303)

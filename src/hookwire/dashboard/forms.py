@@ -1,8 +1,9 @@
-"""From HTML forms to the API's models, and from their errors back to form fields.
+"""From HTML forms to the service's input, and from the service's errors back to form fields.
 
-The dashboard validates with the same pydantic models and checks as the API,
-so a person sees the same rules and messages as a script does; this module
-only translates between form fields and those models.
+The dashboard validates with the same input models and rules as the API
+(:mod:`hookwire.service.inputs`, the service), so a person sees the same rules
+and messages as a script does; this module only translates between form fields
+and that input, and maps every :class:`Invalid` to the fields it names.
 """
 
 from __future__ import annotations
@@ -11,15 +12,12 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import ValidationError
 from starlette.datastructures import FormData
 
-from hookwire.api.problems import Problem
+from hookwire.errors import HookwireError, Invalid
 from hookwire.jsonvalues import NESTED_TOO_DEEP
 
 ALL_EVENTS = "*"
-# The prefix pydantic puts before messages raised in our own validators.
-_PYDANTIC_VALUE_ERROR = "Value error, "
 
 
 def text(form: FormData, name: str) -> str:
@@ -54,54 +52,34 @@ def webhook_fields(form: FormData, *, with_token: bool) -> dict[str, Any]:
     return fields
 
 
-def field_errors(exc: ValidationError, renames: dict[str, str] | None = None) -> dict[str, str]:
-    """The first message per field, keyed by the form field's name."""
-    errors: dict[str, str] = {}
-    for err in exc.errors():
-        loc = err.get("loc", ())
-        field = str(loc[0]) if loc else "form"
-        field = (renames or {}).get(field, field)
-        message = str(err.get("msg", "invalid value")).removeprefix(_PYDANTIC_VALUE_ERROR)
-        errors.setdefault(field, message)
-    return errors
+def form_errors(exc: HookwireError, fallback_field: str) -> dict[str, str]:
+    """The first message per form field; a nested path (``data.key``) counts for its root.
 
-
-def problem_errors(exc: Problem, fallback_field: str) -> dict[str, str]:
-    """A 422 from the shared checks, by field; nested paths (``data.key``) count for their root."""
+    An error that names no field (a conflict, say) is shown at ``fallback_field``.
+    """
     errors: dict[str, str] = {}
-    for item in exc.errors or []:
-        field = str(item.get("field", fallback_field)).split(".")[0].split("[")[0]
-        errors.setdefault(field or fallback_field, str(item.get("message", exc.detail)))
-    return errors or {fallback_field: exc.detail}
+    if isinstance(exc, Invalid):
+        for error in exc.errors:
+            field = error.field.split(".")[0].split("[")[0]
+            errors.setdefault(field or fallback_field, error.message)
+    return errors or {fallback_field: str(exc)}
 
 
 def json_object(value: str, field: str, *, empty_is_none: bool = False) -> dict[str, Any] | None:
-    """Parse a JSON textarea; raises a 422 about ``field`` when it is not a JSON object."""
+    """Parse a JSON textarea; Invalid about ``field`` when it is not a JSON object."""
     if not value.strip():
         if empty_is_none:
             return None
-        raise Problem(
-            422,
-            f"{field}: enter a JSON object",
-            errors=[_error(field, "enter a JSON object, e.g. {}")],
-        )
+        raise Invalid.one(field, "enter a JSON object, e.g. {}")
     try:
         parsed = json.loads(value)
     except ValueError as exc:
-        message = f"not valid JSON: {exc}"
-        raise Problem(422, f"{field}: {message}", errors=[_error(field, message)]) from None
+        raise Invalid.one(field, f"not valid JSON: {exc}") from None
     except RecursionError:  # json gives up past the interpreter's recursion limit
-        raise Problem(
-            422, f"{field}: {NESTED_TOO_DEEP}", errors=[_error(field, NESTED_TOO_DEEP)]
-        ) from None
+        raise Invalid.one(field, NESTED_TOO_DEEP) from None
     if not isinstance(parsed, dict):
-        message = "must be a JSON object ({…}), not " + type(parsed).__name__
-        raise Problem(422, f"{field}: {message}", errors=[_error(field, message)])
+        raise Invalid.one(field, "must be a JSON object ({…}), not " + type(parsed).__name__)
     return parsed
-
-
-def _error(field: str, message: str) -> dict[str, str]:
-    return {"field": field, "message": message}
 
 
 def parse_moment(utc_value: str, local_value: str, field: str) -> datetime | None:
@@ -117,12 +95,12 @@ def parse_moment(utc_value: str, local_value: str, field: str) -> datetime | Non
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        message = "enter a date and time, e.g. 2024-05-01T12:00"
-        raise Problem(422, f"{field}: {message}", errors=[_error(field, message)]) from None
+        raise Invalid.one(field, "enter a date and time, e.g. 2024-05-01T12:00") from None
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
     try:
         return moment.astimezone(UTC)
     except OverflowError:
-        message = "enter a date and time between the years 1 and 9999 in UTC"
-        raise Problem(422, f"{field}: {message}", errors=[_error(field, message)]) from None
+        raise Invalid.one(
+            field, "enter a date and time between the years 1 and 9999 in UTC"
+        ) from None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -11,14 +11,8 @@ from fastapi import APIRouter, Request
 from starlette.datastructures import QueryParams
 from starlette.responses import Response
 
-from hookwire.api.problems import Problem
-from hookwire.dashboard.forms import parse_moment, text
-from hookwire.dashboard.lookups import (
-    all_event_types,
-    event_type_names,
-    pending_deliveries,
-    poll_seconds,
-)
+from hookwire.dashboard.forms import form_errors, parse_moment, text
+from hookwire.dashboard.lookups import event_type_names, poll_seconds
 from hookwire.dashboard.render import (
     DashboardRoute,
     is_htmx,
@@ -27,9 +21,10 @@ from hookwire.dashboard.render import (
     render,
     tenant_url,
 )
-from hookwire.dashboard.session import TenantView, TenantViewDep, settings_of, storage_of
+from hookwire.dashboard.session import TenantView, TenantViewDep, services_of
+from hookwire.errors import Invalid
 from hookwire.records import Webhook
-from hookwire.storage.base import utcnow
+from hookwire.service.deliveries import LogFilter
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 LOG_PAGE_SIZE = 25
@@ -82,18 +77,17 @@ async def log_context(
     request: Request, tenant_id: str, webhook: Webhook, filters: LogFilters
 ) -> dict[str, Any]:
     """What ``_log.html`` shows: a page of log entries, paging links, and polling."""
-    storage = storage_of(request)
-    page = await storage.list_webhook_logs(
-        tenant_id,
-        webhook.id,
-        limit=LOG_PAGE_SIZE,
-        cursor=filters.cursor,
+    services = services_of(request)
+    wanted = LogFilter(
         event_type=filters.event or None,
         success=RESULTS.get(filters.result),
         since=filters.since,
         until=filters.until,
     )
-    pending = await pending_deliveries(storage, webhook)
+    page = await services.deliveries.webhook_log(
+        tenant_id, webhook.id, wanted, LOG_PAGE_SIZE, filters.cursor
+    )
+    pending = await services.deliveries.pending(tenant_id, webhook.id)
     page_url = tenant_url(tenant_id, "webhooks", webhook.id)
     return {
         "entries": page.items,
@@ -106,7 +100,7 @@ async def log_context(
         else "",
         "pending": pending,
         # Only the newest page refreshes: older pages do not change.
-        "poll_seconds": poll_seconds(pending, settings_of(request).lease_seconds)
+        "poll_seconds": poll_seconds(pending, services.settings.lease_seconds)
         if filters.cursor is None
         else 0,
         "delivery_base": tenant_url(tenant_id, "deliveries"),
@@ -126,7 +120,7 @@ async def render_webhook_page(
     """The webhook's settings, actions and event log (the edit form open when it failed)."""
     filters = LogFilters.from_query(request.query_params)
     log = await log_context(request, tv.id, webhook, filters)
-    catalogue = await all_event_types(storage_of(request))
+    catalogue = await services_of(request).catalog.all()
     base = tenant_url(tv.id, "webhooks", webhook.id)
     context = {
         "section": "webhooks",
@@ -134,7 +128,7 @@ async def render_webhook_page(
         "base": base,
         "log": log,
         "event_names": event_type_names(catalogue),
-        "recover_since": utcnow() - DEFAULT_RECOVER_WINDOW,
+        "recover_since": datetime.now(UTC) - DEFAULT_RECOVER_WINDOW,
         "recover_error": recover_error,
         "open_edit": edit_values is not None,
         "form": {
@@ -159,7 +153,7 @@ async def render_webhook_page(
 @router.get("/t/{tenant_id}/webhooks/{webhook_id}")
 async def webhook_page(webhook_id: str, request: Request, tv: TenantViewDep) -> Response:
     """One webhook; to htmx (filters, paging, polling) only its event log."""
-    webhook = await storage_of(request).get_webhook(tv.id, webhook_id)
+    webhook = await services_of(request).webhooks.get(tv.id, webhook_id)
     if is_htmx(request) and request.headers.get("HX-Target") == "log":
         filters = LogFilters.from_query(request.query_params)
         context = {"log": await log_context(request, tv.id, webhook, filters), "webhook": webhook}
@@ -170,11 +164,11 @@ async def webhook_page(webhook_id: str, request: Request, tv: TenantViewDep) -> 
 @router.get("/t/{tenant_id}/deliveries/{delivery_id}")
 async def delivery_page(delivery_id: str, request: Request, tv: TenantViewDep) -> Response:
     """A delivery: the chosen attempt's request and response, and every attempt as a timeline."""
-    storage = storage_of(request)
-    delivery = await storage.get_delivery(tv.id, delivery_id)
-    attempts = await storage.list_delivery_logs(tv.id, delivery_id)
-    webhook = await storage.get_webhook(tv.id, delivery.webhook_id)
-    event = await storage.get_event(tv.id, delivery.event_id)
+    services = services_of(request)
+    found = await services.deliveries.get(tv.id, delivery_id)
+    delivery, attempts = found.delivery, found.logs
+    webhook = await services.webhooks.get(tv.id, delivery.webhook_id)
+    event = await services.events.get(tv.id, delivery.event_id)
     wanted = request.query_params.get("attempt")
     sent = [a for a in attempts if a.id == wanted] or attempts[-1:]
     context = {
@@ -195,7 +189,7 @@ async def delivery_page(delivery_id: str, request: Request, tv: TenantViewDep) -
 @router.post("/t/{tenant_id}/deliveries/{delivery_id}/resend")
 async def resend_delivery(delivery_id: str, request: Request, tv: TenantViewDep) -> Response:
     """Send the delivery again now; the webhook page then refreshes until it is done."""
-    delivery = await storage_of(request).resend_delivery(tv.id, delivery_id)
+    delivery = await services_of(request).deliveries.resend(tv.id, delivery_id)
     url = tenant_url(tv.id, "webhooks", delivery.webhook_id) + "?notice=resent"
     return redirect(request, url)
 
@@ -203,16 +197,16 @@ async def resend_delivery(delivery_id: str, request: Request, tv: TenantViewDep)
 @router.post("/t/{tenant_id}/webhooks/{webhook_id}/recover")
 async def recover_webhook(webhook_id: str, request: Request, tv: TenantViewDep) -> Response:
     """Resend every failed or skipped delivery of the webhook since the time given."""
-    storage = storage_of(request)
-    webhook = await storage.get_webhook(tv.id, webhook_id)
+    services = services_of(request)
+    webhook = await services.webhooks.get(tv.id, webhook_id)
     form = await request.form()
     try:
         since = parse_moment(text(form, "since"), text(form, "since_local"), "since")
         if since is None:
-            raise Problem(422, "since: choose the time to recover from")
-    except Problem as exc:
-        message = exc.detail.removeprefix("since: ")
+            raise Invalid.one("since", "choose the time to recover from")
+        count = await services.deliveries.recover(tv.id, webhook_id, since)
+    except Invalid as exc:
+        message = form_errors(exc, "since").get("since", exc.detail)
         return await render_webhook_page(request, tv, webhook, recover_error=message, status=422)
-    count = await storage.recover_webhook(tv.id, webhook_id, since)
     query = urlencode({"notice": "recovered", "n": count})
     return redirect(request, tenant_url(tv.id, "webhooks", webhook_id) + "?" + query)

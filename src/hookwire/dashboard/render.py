@@ -1,8 +1,9 @@
 """Rendering: the Jinja2 environment, page responses, redirects and error pages.
 
-Every dashboard route uses :class:`DashboardRoute`, which turns the storage
-layer's and the API's exceptions into HTML pages (or, for htmx requests, into
-a message in the page's flash area) and adds the security headers.
+Every dashboard route uses :class:`DashboardRoute`, which turns the domain's
+errors (:mod:`hookwire.errors`) into HTML pages (or, for htmx requests, into a
+message in the page's flash area) and adds the security headers. Errors about
+form fields are shown beside the fields instead (:mod:`hookwire.dashboard.forms`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from fastapi.routing import APIRoute
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from hookwire import __version__
-from hookwire.api.problems import Problem
 from hookwire.dashboard.session import (
     CSRF_FIELD,
     CSRF_HEADER,
@@ -30,7 +30,8 @@ from hookwire.dashboard.session import (
     SignInRequired,
     signin_url,
 )
-from hookwire.errors import Conflict, InvalidCursor, NotFound, Unavailable
+from hookwire.errors import HookwireError, InvalidCursor, NotFound, Unavailable, http_status
+from hookwire.records import Page
 
 # A strict policy is possible because nothing is inline: scripts and styles
 # are files under /static, and htmx is told not to inject its own styles.
@@ -121,6 +122,16 @@ def tenant_url(tenant_id: str, *parts: str) -> str:
     return "/".join(["/t", *(quote(p, safe="") for p in (tenant_id, *parts))])
 
 
+def cursor_of(request: Request) -> str | None:
+    """The page of a list the URL asks for (None: the first)."""
+    return request.query_params.get("cursor") or None
+
+
+def listing(name: str, page: Page[Any], cursor: str | None) -> dict[str, Any]:
+    """A page of a list for a template: its items as ``name``, and what its paging links need."""
+    return {name: page.items, "next_cursor": page.next_cursor, "paged": cursor is not None}
+
+
 def is_htmx(request: Request) -> bool:
     """Whether htmx sent the request (it then wants a fragment, not a whole page)."""
     return request.headers.get("HX-Request") == "true"
@@ -186,6 +197,24 @@ def _sign_in_again(request: Request, exc: SignInRequired) -> Response:
     return RedirectResponse(url, status_code=303)
 
 
+def domain_error_page(request: Request, exc: HookwireError) -> Response:
+    """The page that answers an error of the service layer, in a person's words."""
+    status = http_status(exc)
+    if status == HTTPStatus.INTERNAL_SERVER_ERROR:
+        raise exc  # a storage failure: the app's error middleware answers and logs it
+    message = str(exc)
+    if isinstance(exc, NotFound):
+        message = f"Not found: {exc}."
+    elif isinstance(exc, InvalidCursor):
+        message = "That page link is out of date. Start from the first page."
+    elif isinstance(exc, Unavailable):
+        message = (
+            "The database is not answering right now, so nothing could be read or saved. "
+            "Try again in a few seconds."
+        )
+    return error_page(request, status, message)
+
+
 async def _handle(
     request: Request, call: Callable[[Request], Coroutine[Any, Any, Response]]
 ) -> Response:
@@ -200,23 +229,10 @@ async def _handle(
             "This form was not sent from this dashboard session (its security token is "
             "missing or out of date). Reload the page and try again.",
         )
-    except NotFound as exc:
-        return error_page(request, 404, f"Not found: {exc}.")
-    except Conflict as exc:
-        return error_page(request, 409, str(exc))
-    except InvalidCursor:
-        return error_page(request, 422, "That page link is out of date. Start from the first page.")
-    except Problem as exc:
-        return error_page(request, exc.status, exc.detail)
+    except HookwireError as exc:
+        return domain_error_page(request, exc)
     except RequestValidationError:
         return error_page(request, 422, "The address of this page is not valid.")
-    except Unavailable:
-        return error_page(
-            request,
-            503,
-            "The database is not answering right now, so nothing could be read or saved. "
-            "Try again in a few seconds.",
-        )
 
 
 class DashboardRoute(APIRoute):

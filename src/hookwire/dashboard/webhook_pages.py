@@ -1,37 +1,33 @@
 """The Webhooks section: the list, the add form, and the actions on one webhook.
 
-Validation is the API's: ``WebhookCreate``/``WebhookUpdate`` and
-``check_event_names``; storage is reached through the same methods.
+Validation is the API's: ``WebhookCreate``/``WebhookUpdate`` and the rules of
+``services.webhooks``, which every change goes through.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
-from pydantic import ValidationError
 from starlette.responses import Response
 
-from hookwire.api.models import WebhookCreate, WebhookUpdate
-from hookwire.api.problems import Problem
-from hookwire.api.webhooks import check_event_names
-from hookwire.dashboard.forms import field_errors, problem_errors, webhook_fields
+from hookwire.dashboard.forms import form_errors, webhook_fields
 from hookwire.dashboard.log_pages import render_webhook_page
-from hookwire.dashboard.lookups import all_event_types
 from hookwire.dashboard.render import (
     DashboardRoute,
+    cursor_of,
     error_page,
     is_htmx,
+    listing,
     redirect,
     render,
     tenant_url,
 )
-from hookwire.dashboard.session import TenantViewDep, settings_of, storage_of
-from hookwire.service import check_webhook_url, send_test_event
-from hookwire.signing import SCHEME_HOOKWIRE, generate_token
-from hookwire.storage.base import utcnow
+from hookwire.dashboard.session import TenantViewDep, services_of
+from hookwire.errors import Invalid
+from hookwire.service import Services
+from hookwire.service.inputs import WebhookCreate, WebhookUpdate, parse_input
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 PAGE_SIZE = 50
@@ -40,42 +36,25 @@ EDIT_FORM_ID = "edit-webhook-form"
 INPUT_ID_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,60}$")
 
 
-def new_webhook_values() -> dict[str, Any]:
+def new_webhook_values(services: Services) -> dict[str, Any]:
     """The add form as it opens: a generated token, enabled, no events chosen yet."""
     return {
         "name": "",
         "url": "",
-        "token": generate_token(SCHEME_HOOKWIRE),
+        "token": services.webhooks.new_token(),
         "events": [],
         "active": True,
     }
 
 
-async def _validate(
-    request: Request,
-    fields: dict[str, Any],
-    model: type[WebhookCreate] | type[WebhookUpdate],
-) -> tuple[WebhookCreate | WebhookUpdate | None, dict[str, str]]:
-    """The validated body, or the errors by field (URL and catalogue names checked in both)."""
-    storage = storage_of(request)
-    body: WebhookCreate | WebhookUpdate | None = None
-    errors: dict[str, str] = {}
-    try:
-        body = model.model_validate(fields)
-    except ValidationError as exc:
-        errors = field_errors(exc)
-    if "url" not in errors and fields.get("url"):
-        allow_private = settings_of(request).allow_private_networks
-        try:
-            check_webhook_url(fields["url"], allow_private=allow_private)
-        except Problem as exc:
-            errors.update(problem_errors(exc, "url"))
-    if "events" not in errors:
-        try:
-            await check_event_names(storage, fields["events"])
-        except Problem as exc:
-            errors.update(problem_errors(exc, "events"))
-    return (body if not errors else None), errors
+async def _form_errors(services: Services, fields: dict[str, Any], exc: Invalid) -> dict[str, str]:
+    """The fields' own errors and, on the fields that passed, the service's rules: all at once."""
+    errors = form_errors(exc, "form")
+    refused = await services.webhooks.refusals(
+        url=fields["url"] if "url" not in errors and fields["url"] else None,
+        events=fields["events"] if "events" not in errors else None,
+    )
+    return {**form_errors(Invalid(refused), "form"), **errors} if refused else errors
 
 
 async def _webhooks_page(
@@ -83,25 +62,23 @@ async def _webhooks_page(
     tenant_id: str,
     *,
     form_values: dict[str, Any] | None = None,
-    form_errors: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
     open_form: bool = False,
     status: int = 200,
 ) -> Response:
-    storage = storage_of(request)
-    cursor = request.query_params.get("cursor") or None
-    page = await storage.list_webhooks(tenant_id, PAGE_SIZE, cursor)
+    services = services_of(request)
+    cursor = cursor_of(request)
+    page = await services.webhooks.list(tenant_id, PAGE_SIZE, cursor)
     context = {
         "section": "webhooks",
-        "webhooks": page.items,
-        "next_cursor": page.next_cursor,
-        "paged": cursor is not None,
+        **listing("webhooks", page, cursor),
         "open_form": open_form,
         "form": _form_context(
             ADD_FORM_ID,
             tenant_url(tenant_id, "webhooks"),
-            form_values or new_webhook_values(),
-            form_errors or {},
-            await all_event_types(storage),
+            form_values or new_webhook_values(services),
+            errors or {},
+            await services.catalog.all(),
             creating=True,
         ),
     }
@@ -154,7 +131,7 @@ async def token_input(request: Request, tv: TenantViewDep) -> Response:
     return render(
         request,
         "_token_input.html",
-        {"input_id": input_id, "token": generate_token(SCHEME_HOOKWIRE)},
+        {"input_id": input_id, "token": services_of(request).webhooks.new_token()},
     )
 
 
@@ -166,18 +143,17 @@ def _form_values(fields: dict[str, Any]) -> dict[str, Any]:
 @router.post("/t/{tenant_id}/webhooks")
 async def create_webhook(request: Request, tv: TenantViewDep) -> Response:
     """Add a webhook; nothing is saved until every field is valid."""
-    storage = storage_of(request)
-    form = await request.form()
-    fields = webhook_fields(form, with_token=True)
-    body, errors = await _validate(request, fields, WebhookCreate)
-    if isinstance(body, WebhookCreate):
-        data = body.model_dump()
-        data["token"] = body.token or generate_token(body.signature_scheme)
-        record = await storage.create_webhook(tv.id, data)
+    services = services_of(request)
+    fields = webhook_fields(await request.form(), with_token=True)
+    try:
+        record = await services.webhooks.create(tv.id, parse_input(WebhookCreate, fields))
+    except Invalid as exc:
+        errors = await _form_errors(services, fields, exc)
+    else:
         return redirect(request, tenant_url(tv.id, "webhooks", record.id) + "?notice=created")
     values = _form_values(fields)
     if is_htmx(request):
-        catalogue = await all_event_types(storage)
+        catalogue = await services.catalog.all()
         context = {
             "form": _form_context(
                 ADD_FORM_ID, tenant_url(tv.id, "webhooks"), values, errors, catalogue, creating=True
@@ -185,30 +161,29 @@ async def create_webhook(request: Request, tv: TenantViewDep) -> Response:
         }
         return render(request, "_webhook_form.html", context, status=422)
     return await _webhooks_page(
-        request, tv.id, form_values=values, form_errors=errors, open_form=True, status=422
+        request, tv.id, form_values=values, errors=errors, open_form=True, status=422
     )
 
 
 @router.post("/t/{tenant_id}/webhooks/{webhook_id}/edit")
 async def edit_webhook(webhook_id: str, request: Request, tv: TenantViewDep) -> Response:
     """Change name, URL, events and enabled (the token changes by rotation)."""
-    storage = storage_of(request)
-    current = await storage.get_webhook(tv.id, webhook_id)
-    form = await request.form()
-    fields = webhook_fields(form, with_token=False)
-    body, errors = await _validate(request, fields, WebhookUpdate)
-    if isinstance(body, WebhookUpdate):
-        changes = body.model_dump(exclude_unset=True)
-        if changes.get("active") == current.active:
-            # Sending active=true would also lift a suspension: only the
-            # explicit "Re-activate" button should do that.
-            del changes["active"]
-        await storage.update_webhook(tv.id, webhook_id, changes)
+    services = services_of(request)
+    current = await services.webhooks.get(tv.id, webhook_id)
+    fields = webhook_fields(await request.form(), with_token=False)
+    try:
+        # The form always sends Enabled: saving it unchanged must not lift a
+        # suspension, which only the explicit "Re-activate" button should do.
+        changes = parse_input(WebhookUpdate, fields)
+        await services.webhooks.update(tv.id, webhook_id, changes, lifts_suspension=False)
+    except Invalid as exc:
+        errors = await _form_errors(services, fields, exc)
+    else:
         return redirect(request, tenant_url(tv.id, "webhooks", webhook_id) + "?notice=updated")
     values = _form_values(fields)
     action = tenant_url(tv.id, "webhooks", webhook_id, "edit")
     if is_htmx(request):
-        catalogue = await all_event_types(storage)
+        catalogue = await services.catalog.all()
         context = {
             "form": _form_context(EDIT_FORM_ID, action, values, errors, catalogue, creating=False)
         }
@@ -221,30 +196,26 @@ async def edit_webhook(webhook_id: str, request: Request, tv: TenantViewDep) -> 
 @router.post("/t/{tenant_id}/webhooks/{webhook_id}/delete")
 async def delete_webhook(webhook_id: str, request: Request, tv: TenantViewDep) -> Response:
     """Delete a webhook with its deliveries and event log (after the confirmation dialog)."""
-    await storage_of(request).delete_webhook(tv.id, webhook_id)
+    await services_of(request).webhooks.delete(tv.id, webhook_id)
     return redirect(request, tenant_url(tv.id, "webhooks") + "?notice=deleted")
 
 
 @router.post("/t/{tenant_id}/webhooks/{webhook_id}/rotate-token")
 async def rotate_token(webhook_id: str, request: Request, tv: TenantViewDep) -> Response:
     """A new token; the old one keeps signing beside it for the grace period, as in the API."""
-    storage = storage_of(request)
-    current = await storage.get_webhook(tv.id, webhook_id)
-    grace_until = utcnow() + timedelta(seconds=settings_of(request).token_grace_seconds)
-    token = generate_token(current.signature_scheme)
-    await storage.rotate_webhook_token(tv.id, webhook_id, token, grace_until)
+    await services_of(request).webhooks.rotate_token(tv.id, webhook_id)
     return redirect(request, tenant_url(tv.id, "webhooks", webhook_id) + "?notice=rotated")
 
 
 @router.post("/t/{tenant_id}/webhooks/{webhook_id}/test")
 async def test_webhook(webhook_id: str, request: Request, tv: TenantViewDep) -> Response:
     """Send a ``webhook.test`` event to this webhook alone."""
-    await send_test_event(storage_of(request), tv.id, webhook_id)
+    await services_of(request).events.send_test(tv.id, webhook_id)
     return redirect(request, tenant_url(tv.id, "webhooks", webhook_id) + "?notice=test-sent")
 
 
 @router.post("/t/{tenant_id}/webhooks/{webhook_id}/reactivate")
 async def reactivate_webhook(webhook_id: str, request: Request, tv: TenantViewDep) -> Response:
     """Enable the webhook and lift a suspension, as ``PATCH {"active": true}`` does."""
-    await storage_of(request).update_webhook(tv.id, webhook_id, {"active": True})
+    await services_of(request).webhooks.reactivate(tv.id, webhook_id)
     return redirect(request, tenant_url(tv.id, "webhooks", webhook_id) + "?notice=reactivated")

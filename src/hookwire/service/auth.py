@@ -1,0 +1,92 @@
+"""Who is calling: the admin, or one tenant. Keys are checked against hashes only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from hookwire.crypto import same_secret
+from hookwire.errors import NotFound
+from hookwire.records import Tenant
+from hookwire.storage import Storage
+from hookwire.storage.base import utcnow
+
+# A key's lastUsedAt is this coarse: authenticating writes it at most once per
+# interval, so a busy key does not turn every request into a database write.
+API_KEY_TOUCH_INTERVAL_SECONDS = 60
+_TOUCH_INTERVAL = timedelta(seconds=API_KEY_TOUCH_INTERVAL_SECONDS)
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The caller: ``tenant_id`` is None for the admin.
+
+    ``api_key_id`` is the stored key it authenticated with: None for the
+    operator's configured admin key, which is not stored.
+    """
+
+    tenant_id: str | None
+    api_key_id: str | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.tenant_id is None
+
+    def may_act_on(self, tenant_id: str) -> bool:
+        return self.is_admin or self.tenant_id == tenant_id
+
+
+ADMIN = Principal(tenant_id=None)
+
+
+def touch_due(last_used_at: datetime | None, now: datetime) -> bool:
+    """Whether a key used at ``now`` should have its ``last_used_at`` written again."""
+    return last_used_at is None or now - last_used_at >= _TOUCH_INTERVAL
+
+
+def check_tenant_access(principal: Principal, tenant_id: str) -> None:
+    """A tenant key sees other tenants as absent: 404, not 403, so ids do not leak."""
+    if not principal.may_act_on(tenant_id):
+        raise NotFound(f"tenant {tenant_id!r} not found")
+
+
+class Auth:
+    """API keys to principals, and which tenant a principal may act on."""
+
+    def __init__(self, storage: Storage, configured_admin_key: str | None) -> None:
+        self._storage = storage
+        self._admin_key = configured_admin_key
+
+    async def authenticate(self, key: str) -> Principal | None:
+        """The principal a key belongs to, or None.
+
+        Every call looks the key up in the database, so a key revoked by any
+        process stops working at once.
+        """
+        if self._admin_key and same_secret(key, self._admin_key):
+            return ADMIN
+        record = await self._storage.find_api_key(key)
+        if record is None:
+            return None
+        if record.tenant_id is None and self._admin_key:
+            # A stored admin key stops counting once the operator configures one.
+            return None
+        now = utcnow()
+        if touch_due(record.last_used_at, now):
+            await self._storage.touch_api_key(record.id, now, unless_since=now - _TOUCH_INTERVAL)
+        return Principal(tenant_id=record.tenant_id, api_key_id=record.id)
+
+    async def check_tenant(self, principal: Principal, tenant_id: str) -> None:
+        """NotFound unless ``principal`` may act on ``tenant_id`` and the tenant exists.
+
+        A tenant key's own tenant exists as long as the key does (deleting a
+        tenant deletes its keys), so only the admin's calls look it up.
+        """
+        check_tenant_access(principal, tenant_id)
+        if principal.is_admin:
+            await self._storage.get_tenant(tenant_id)
+
+    async def visible_tenant(self, principal: Principal, tenant_id: str) -> Tenant:
+        """The tenant, once ``principal`` may see it (NotFound otherwise, as for none)."""
+        check_tenant_access(principal, tenant_id)
+        return await self._storage.get_tenant(tenant_id)
