@@ -33,6 +33,7 @@ check: install lint typecheck test
 lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/lint-imports  # the direction of calls between layers (pyproject.toml)
 
 typecheck: install
 	$(BIN)/mypy
