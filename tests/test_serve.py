@@ -143,7 +143,9 @@ def test_bad_settings_are_reported_without_a_traceback(tmp_path: Path) -> None:
 
 def test_migrate_creates_the_schema(tmp_path: Path) -> None:
     out = subprocess.run(
-        [HOOKWIRE, "migrate", "--data-dir", str(tmp_path)], capture_output=True, text=True
+        [HOOKWIRE, "migrate", "--create", "--data-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
     )
     assert out.returncode == 0, out.stderr
     assert "up to date" in out.stdout

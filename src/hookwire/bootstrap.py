@@ -13,21 +13,56 @@ import signal
 import sys
 
 from hookwire.config import Settings
-from hookwire.crypto import TokenCipher, load_or_create_secret_key
+from hookwire.crypto import MissingSecretKey, TokenCipher, load_or_create_secret_key
 from hookwire.delivery import Worker
+from hookwire.errors import NotReady
 from hookwire.ids import new_api_key
-from hookwire.storage import Storage, create_engine
+from hookwire.storage import Storage, create_engine, make_url, startup
 from hookwire.storage.migrate import migrate
 
 GENERATED_ADMIN_KEY_NAME = "admin (generated on first start)"
+SECRET_KEY_SETTING = "HOOKWIRE_SECRET_KEY"
 
 
-def open_storage(settings: Settings) -> Storage:
-    """The storage for these settings (the secret key is loaded or created here)."""
-    cipher = TokenCipher(load_or_create_secret_key(settings.secret_key, settings.data_dir))
+def open_storage(settings: Settings, *, create: bool = True) -> Storage:
+    """The storage for these settings (the secret key is loaded, or created if ``create``)."""
+    try:
+        key = load_or_create_secret_key(settings.secret_key, settings.data_dir, create=create)
+    except MissingSecretKey as exc:
+        raise NotReady(
+            f"no secret key: set {SECRET_KEY_SETTING} to the key of the service this process "
+            f"works for, or give it the same data folder (it looked for {exc.path})"
+        ) from None
+    try:
+        cipher = TokenCipher(key)
+    except ValueError as exc:
+        raise NotReady(str(exc)) from None
     timeout = settings.database_timeout_seconds
     engine = create_engine(settings.resolved_database_url, timeout_seconds=timeout)
     return Storage(engine, cipher, timeout_seconds=timeout)
+
+
+async def open_ready(settings: Settings, *, create: bool, migrate: bool) -> Storage:
+    """The storage a command needs, checked: reachable, and with the schema it needs.
+
+    ``create``: a missing SQLite file (and secret key) may be created; otherwise
+    :class:`NotReady` says what is missing. ``migrate``: bring the schema up to
+    date; otherwise it must already be. Every problem is :class:`NotReady`.
+    """
+    url = make_url(settings.resolved_database_url)
+    if not create:
+        startup.require_sqlite_file(url)
+    storage = open_storage(settings, create=create)
+    try:
+        await startup.check_reachable(storage.engine, settings.database_timeout_seconds)
+        if migrate:
+            await migrate_storage(storage)
+        else:
+            await startup.require_migrated(storage.engine)
+    except BaseException:
+        await storage.close()
+        raise
+    return storage
 
 
 async def migrate_storage(storage: Storage) -> None:
@@ -58,15 +93,27 @@ def announce_admin_key(key: str, settings: Settings) -> None:
     )
 
 
-async def run_worker_process(settings: Settings) -> None:
-    """``hookwire worker``: migrate, then deliver until SIGTERM/SIGINT.
-
-    In-flight requests get the shutdown grace. Any number of these may run
-    against one PostgreSQL database.
-    """
-    storage = open_storage(settings)
+async def prepare_to_serve(settings: Settings) -> None:
+    """Before ``serve`` starts: the database reachable and migrated, the admin key announced."""
+    storage = await open_ready(settings, create=True, migrate=True)
     try:
-        await migrate_storage(storage)
+        key = await ensure_admin_key(storage, settings)
+        if key is not None:
+            announce_admin_key(key, settings)
+    finally:
+        await storage.close()
+
+
+async def run_worker_process(settings: Settings) -> None:
+    """``hookwire worker``: deliver until SIGTERM/SIGINT.
+
+    The database must exist and be migrated (``hookwire migrate``): a worker
+    pointed at the wrong place says so instead of setting up an empty one. In-
+    flight requests get the shutdown grace. Any number of these may run against
+    one PostgreSQL database.
+    """
+    storage = await open_ready(settings, create=False, migrate=False)
+    try:
         # Everything loaded so far lives as long as the process: moving it out
         # of the collector's sight makes each full collection (several per
         # thousand deliveries) scan only what delivery itself allocates.

@@ -3,47 +3,100 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
 import logging
 import signal
+import socket
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
+from pydantic.fields import FieldInfo
 
 from hookwire import __version__
 from hookwire.config import Settings
+from hookwire.errors import NotReady
+
+# Which settings each command takes: the worker has no HTTP server and no
+# admin key; migrate needs only where the database and the secret key are.
+SERVER_ONLY_SETTINGS = frozenset(
+    {"host", "port", "admin_key", "max_body_bytes", "run_worker", "token_grace_seconds"}
+)
+MIGRATE_SETTINGS = frozenset({"database_url", "data_dir", "secret_key", "database_timeout_seconds"})
+COMMAND_SETTINGS = {
+    "serve": frozenset(Settings.model_fields),
+    "worker": frozenset(Settings.model_fields) - SERVER_ONLY_SETTINGS,
+    "migrate": MIGRATE_SETTINGS,
+}
 
 
-def _settings_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Add one flag per Settings field, each also read from ``HOOKWIRE_<NAME>``."""
-    for name, field in reversed(list(Settings.model_fields.items())):
-        flag = "--" + name.replace("_", "-")
-        envvar = "HOOKWIRE_" + name.upper()
-        annotation = field.annotation
-        if annotation is bool:
-            option = click.option(
-                f"{flag}/--no-{flag[2:]}",
-                name,
-                default=None,
-                envvar=envvar,
-                show_envvar=True,
-                help=field.description,
-            )
-        else:
-            option = click.option(
-                flag,
-                name,
-                default=None,
-                envvar=envvar,
-                show_envvar=True,
-                help=f"{field.description} [default: {_shown_default(field.default)}]",
-            )
-        func = option(func)
-    return func
+def _click_type(field: FieldInfo) -> tuple[click.ParamType[Any], str]:
+    """The click type of a settings field and its metavar (INTEGER, FLOAT, PATH, TEXT)."""
+    bounds = {
+        name: getattr(meta, name)
+        for meta in field.metadata
+        for name in ("ge", "gt", "le", "lt")
+        if getattr(meta, name, None) is not None
+    }
+    low, high = bounds.get("ge", bounds.get("gt")), bounds.get("le", bounds.get("lt"))
+    ranged = {"min_open": "gt" in bounds, "max_open": "lt" in bounds}
+    if field.annotation is int:
+        kind = click.IntRange(low, high, **ranged) if bounds else click.INT
+        return kind, "INTEGER"
+    if field.annotation is float:
+        return (click.FloatRange(low, high, **ranged) if bounds else click.FLOAT), "FLOAT"
+    if field.annotation is Path:
+        return click.Path(path_type=Path, file_okay=False), "PATH"
+    return click.STRING, "TEXT"
+
+
+def _settings_options(command: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """One flag per setting of ``command``, each also read from ``HOOKWIRE_<NAME>``."""
+    names = COMMAND_SETTINGS[command]
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        for name, field in reversed(list(Settings.model_fields.items())):
+            if name not in names:
+                continue
+            flag = "--" + name.replace("_", "-")
+            envvar = "HOOKWIRE_" + name.upper()
+            if field.annotation is bool:
+                option = click.option(
+                    f"{flag}/--no-{flag[2:]}",
+                    name,
+                    default=None,
+                    envvar=envvar,
+                    show_envvar=True,
+                    help=f"{field.description} [default: {_shown_default(field.default)}]",
+                )
+            else:
+                kind, metavar = _click_type(field)
+                option = click.option(
+                    flag,
+                    name,
+                    type=kind,
+                    metavar="SECONDS,..." if name == "retry_schedule" else metavar,
+                    default=None,
+                    envvar=envvar,
+                    show_envvar=True,
+                    help=f"{field.description} [default: {_shown_default(field.default)}]",
+                )
+            func = option(func)
+        return click.option(
+            "--verbose",
+            is_flag=True,
+            default=False,
+            help="On a start-up failure, show the traceback as well.",
+        )(func)
+
+    return decorate
 
 
 def _shown_default(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if isinstance(value, tuple):
         return ",".join(f"{v:g}" for v in value)
     return "(none)" if value in (None, "") else str(value)
@@ -57,14 +110,32 @@ def _build_settings(options: dict[str, Any]) -> Settings:
         raise click.UsageError(str(exc)) from None
 
 
-def _with_settings(func: Callable[..., Any]) -> Callable[..., Any]:
-    @_settings_options
-    @functools.wraps(func)
-    def wrapper(**options: Any) -> Any:
-        own = {k: v for k, v in options.items() if k not in Settings.model_fields}
-        return func(_build_settings(options), **own)
+def _with_settings(command: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Build the command's Settings from its flags; start-up failures become one line."""
 
-    return wrapper
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        @_settings_options(command)
+        @functools.wraps(func)
+        def wrapper(verbose: bool, **options: Any) -> Any:
+            own = {k: v for k, v in options.items() if k not in Settings.model_fields}
+            settings = _build_settings(options)
+            try:
+                return func(settings, **own)
+            except NotReady as exc:
+                if verbose:
+                    raise
+                raise click.ClickException(str(exc)) from None
+            except (Exception, KeyboardInterrupt) as exc:
+                if verbose or isinstance(exc, click.ClickException | KeyboardInterrupt):
+                    raise
+                raise click.ClickException(
+                    f"{command} failed: {type(exc).__name__}: {exc} (run with --verbose for "
+                    "the traceback)"
+                ) from None
+
+        return wrapper
+
+    return decorate
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -74,41 +145,72 @@ def main() -> None:
 
 
 @main.command()
-@_with_settings
+@_with_settings("serve")
 def serve(settings: Settings) -> None:
-    """Run the API, the dashboard and the delivery worker in one process."""
+    """Run the API, the dashboard and the delivery worker in one process.
+
+    Creates the SQLite database (or migrates PostgreSQL) on first start.
+    """
     import uvicorn
 
     from hookwire.app import create_app
+    from hookwire.bootstrap import prepare_to_serve
 
+    sock = _bind(settings.host, settings.port)
+    asyncio.run(prepare_to_serve(settings))
     app = create_app(settings)
     _exit_cleanly_on_stop_signals()
     print(
-        f"hookwire {__version__} on http://{settings.host}:{settings.port}/ "
-        f"(database: {_describe_db(settings)})",
+        f"hookwire {__version__} on http://{_shown_host(settings.host)}:"
+        f"{sock.getsockname()[1]}/ (database: {_describe_db(settings)})",
         flush=True,
     )
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
-        host=settings.host,
-        port=settings.port,
         log_level="warning",
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 1,
     )
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """Take the server's port now, so that a busy port is a clear error before anything starts."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise NotReady(
+                f"port {port} on {host} is in use: stop what listens there, or choose "
+                "another port with --port (HOOKWIRE_PORT)"
+            ) from None
+        raise NotReady(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def _shown_host(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "::") else host
 
 
 @main.command()
-@_with_settings
-def migrate(settings: Settings) -> None:
-    """Apply the database migrations and exit."""
-    from hookwire.bootstrap import migrate_storage, open_storage
+@click.option(
+    "--create",
+    is_flag=True,
+    default=False,
+    help="Create the SQLite database (and secret key) when there is none yet.",
+)
+@_with_settings("migrate")
+def migrate(settings: Settings, create: bool) -> None:
+    """Bring the database's schema up to date and exit."""
+    from hookwire.bootstrap import open_ready
 
     async def run() -> None:
-        storage = open_storage(settings)
-        try:
-            await migrate_storage(storage)
-        finally:
-            await storage.close()
+        storage = await open_ready(settings, create=create, migrate=True)
+        await storage.close()
 
     asyncio.run(run())
     click.echo(f"database is up to date ({_describe_db(settings)})")
@@ -156,7 +258,7 @@ def listen(host: str, port: int, token: str | None, status: int) -> None:
 
 
 @main.command()
-@_with_settings
+@_with_settings("worker")
 def worker(settings: Settings) -> None:
     """Run delivery workers only (any number, on any hosts, against one PostgreSQL).
 

@@ -43,13 +43,29 @@ class TokenCipher:
             ) from exc
 
 
-def load_or_create_secret_key(configured: str | None, data_dir: Path) -> str:
-    """The configured key, else the one in ``data_dir``, else a new one written there (0600)."""
+class MissingSecretKey(Exception):
+    """No secret key configured, and none in the data folder."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(str(path))
+        self.path = path
+
+
+def load_or_create_secret_key(
+    configured: str | None, data_dir: Path, *, create: bool = True
+) -> str:
+    """The configured key, else the one in ``data_dir``, else a new one written there (0600).
+
+    With ``create=False`` a missing key is an error (:class:`MissingSecretKey`): a
+    worker must sign and decrypt with the service's key, never a new one.
+    """
     if configured:
         return configured
     path = data_dir / SECRET_KEY_FILE
     if path.exists():
         return path.read_text().strip()
+    if not create:
+        raise MissingSecretKey(path)
     data_dir.mkdir(parents=True, exist_ok=True)
     key = Fernet.generate_key().decode("ascii")
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

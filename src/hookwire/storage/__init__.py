@@ -6,6 +6,8 @@ small; API, dashboard and worker call its methods and never see a table.
 
 from __future__ import annotations
 
+from sqlalchemy.engine import make_url
+
 from hookwire.storage.accept import AcceptStore
 from hookwire.storage.base import create_engine
 from hookwire.storage.catalog import CatalogStore
@@ -16,7 +18,7 @@ from hookwire.storage.retention import RetentionStore
 from hookwire.storage.sessions import SessionStore
 from hookwire.storage.webhooks import WebhookStore
 
-__all__ = ["Storage", "create_engine"]
+__all__ = ["Storage", "create_engine", "make_url"]
 
 
 # DeliveryStore extends WebhookStore (it builds Webhook records), so it comes first.
