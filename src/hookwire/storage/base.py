@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator, Callable, Collection
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -15,9 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from hookwire.config import DEFAULT_DATABASE_TIMEOUT_SECONDS
 from hookwire.crypto import TokenCipher
 from hookwire.errors import InvalidCursor, NotFound, StorageFailure, Unavailable
+from hookwire.records import Page
 from hookwire.storage import dialects
 from hookwire.storage.coordination import Signals
 from hookwire.storage.dialects import DRIVER_ERRORS
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 MAX_PAGE_LIMIT = 250
 DEFAULT_PAGE_LIMIT = 50
@@ -197,3 +201,44 @@ def clamp_limit(limit: int | None) -> int:
     if limit is None:
         return DEFAULT_PAGE_LIMIT
     return max(1, min(limit, MAX_PAGE_LIMIT))
+
+
+class Keyset:
+    """One page of a listing in a fixed order (a keyset, not an offset).
+
+    ``order`` names the columns the listing is sorted by, unique together; the
+    cursor holds their values on the last row shown, read back from the record
+    by the same names. One more row than the page holds is fetched to tell
+    whether another page follows.
+    """
+
+    def __init__(
+        self,
+        order: tuple[sa.ColumnElement[Any], ...],
+        limit: int | None,
+        cursor: str | None,
+        *,
+        descending: bool = False,
+    ) -> None:
+        self.order = order
+        self.limit = clamp_limit(limit)
+        self.descending = descending
+        self._after = page_after(order, cursor, descending=descending)
+
+    def select(self, query: sa.Select[Any]) -> sa.Select[Any]:
+        """``query`` sorted, limited to the page (plus one) and started after the cursor."""
+        query = query.order_by(*(c.desc() if self.descending else c for c in self.order))
+        query = query.limit(self.limit + 1)
+        return query if self._after is None else query.where(self._after)
+
+    def shown(self, rows: Sequence[T]) -> Sequence[T]:
+        """The rows that belong on this page."""
+        return rows[: self.limit]
+
+    def page(self, rows: Sequence[sa.Row[Any]], record: Callable[[sa.Row[Any]], R]) -> Page[R]:
+        """The page of records, with the cursor to the next one when there is one."""
+        items = [record(r) for r in self.shown(rows)]
+        if len(rows) <= self.limit:
+            return Page(items, None)
+        last = items[-1]
+        return Page(items, encode_cursor(*(getattr(last, str(c.key)) for c in self.order)))

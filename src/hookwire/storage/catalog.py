@@ -13,7 +13,7 @@ from hookwire.errors import Conflict, NotFound
 from hookwire.ids import new_id
 from hookwire.records import ApiKey, EventType, Page, Tenant
 from hookwire.storage import tables as t
-from hookwire.storage.base import StorageBase, clamp_limit, encode_cursor, page_after, utcnow
+from hookwire.storage.base import Keyset, StorageBase, utcnow
 
 # Keys start with "hw_tenant_" or "hw_admin_": 16 characters leave at least six
 # random ones, enough to tell a tenant's keys apart in a list.
@@ -74,17 +74,10 @@ class CatalogStore(StorageBase):
         return _tenant(row)
 
     async def list_tenants(self, limit: int | None, cursor: str | None) -> Page[Tenant]:
-        limit = clamp_limit(limit)
-        order = (t.tenants.c.created_at, t.tenants.c.id)
-        query = t.tenants.select().order_by(*order).limit(limit + 1)
-        after = page_after(order, cursor, descending=False)
-        if after is not None:
-            query = query.where(after)
+        keyset = Keyset((t.tenants.c.created_at, t.tenants.c.id), limit, cursor)
         async with self.read() as conn:
-            rows = (await conn.execute(query)).all()
-        items = [_tenant(r) for r in rows[:limit]]
-        more = len(rows) > limit
-        return Page(items, encode_cursor(items[-1].created_at, items[-1].id) if more else None)
+            rows = (await conn.execute(keyset.select(t.tenants.select()))).all()
+        return keyset.page(rows, _tenant)
 
     async def update_tenant(self, tenant_id: str, name: str) -> Tenant:
         async with self.write() as conn:
@@ -159,22 +152,11 @@ class CatalogStore(StorageBase):
         self, tenant_id: str, limit: int | None, cursor: str | None
     ) -> Page[ApiKey]:
         """A tenant's keys in creation order (never the keys or their hashes)."""
-        limit = clamp_limit(limit)
-        order = (t.api_keys.c.created_at, t.api_keys.c.id)
-        query = (
-            t.api_keys.select()
-            .where(t.api_keys.c.tenant_id == tenant_id)
-            .order_by(*order)
-            .limit(limit + 1)
-        )
-        after = page_after(order, cursor, descending=False)
-        if after is not None:
-            query = query.where(after)
+        keyset = Keyset((t.api_keys.c.created_at, t.api_keys.c.id), limit, cursor)
+        query = keyset.select(t.api_keys.select().where(t.api_keys.c.tenant_id == tenant_id))
         async with self.read() as conn:
             rows = (await conn.execute(query)).all()
-        items = [_api_key(r) for r in rows[:limit]]
-        more = len(rows) > limit
-        return Page(items, encode_cursor(items[-1].created_at, items[-1].id) if more else None)
+        return keyset.page(rows, _api_key)
 
     async def delete_api_key(self, tenant_id: str, key_id: str) -> None:
         """Revoke a tenant's key, and with it every dashboard session signed in with it."""
@@ -242,15 +224,10 @@ class CatalogStore(StorageBase):
         return _event_type(row)
 
     async def list_event_types(self, limit: int | None, cursor: str | None) -> Page[EventType]:
-        limit = clamp_limit(limit)
-        query = t.event_types.select().order_by(t.event_types.c.name).limit(limit + 1)
-        after = page_after((t.event_types.c.name,), cursor, descending=False)
-        if after is not None:
-            query = query.where(after)
+        keyset = Keyset((t.event_types.c.name,), limit, cursor)
         async with self.read() as conn:
-            rows = (await conn.execute(query)).all()
-        items = [_event_type(r) for r in rows[:limit]]
-        return Page(items, encode_cursor(items[-1].name) if len(rows) > limit else None)
+            rows = (await conn.execute(keyset.select(t.event_types.select()))).all()
+        return keyset.page(rows, _event_type)
 
     async def existing_event_types(self, names: list[str]) -> set[str]:
         """Which of ``names`` are in the catalogue."""

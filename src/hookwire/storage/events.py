@@ -10,7 +10,7 @@ from hookwire.enums import DeliveryState, Trigger
 from hookwire.errors import NotFound
 from hookwire.records import Delivery, Event, Page
 from hookwire.storage import tables as t
-from hookwire.storage.base import StorageBase, clamp_limit, encode_cursor, page_after
+from hookwire.storage.base import Keyset, StorageBase
 
 SKIPPED_ERROR = "skipped: the webhook is suspended"
 
@@ -98,22 +98,13 @@ class EventStore(StorageBase):
         event_type: str | None = None,
     ) -> Page[Event]:
         """A tenant's events, newest first, each with its deliveries."""
-        limit = clamp_limit(limit)
-        order = (t.events.c.triggered_at, t.events.c.id)
-        query = (
-            t.events.select()
-            .where(t.events.c.tenant_id == tenant_id)
-            .order_by(*(c.desc() for c in order))
-            .limit(limit + 1)
-        )
+        keyset = Keyset((t.events.c.triggered_at, t.events.c.id), limit, cursor, descending=True)
+        query = t.events.select().where(t.events.c.tenant_id == tenant_id)
         if event_type is not None:
             query = query.where(t.events.c.event_type == event_type)
-        after = page_after(order, cursor, descending=True)
-        if after is not None:
-            query = query.where(after)
         async with self.read() as conn:
-            rows = (await conn.execute(query)).all()[: limit + 1]
-            ids = [r.id for r in rows[:limit]]
+            rows = (await conn.execute(keyset.select(query))).all()
+            ids = [r.id for r in keyset.shown(rows)]
             by_event: dict[str, list[Delivery]] = {i: [] for i in ids}
             if ids:
                 for d in await conn.execute(
@@ -122,6 +113,4 @@ class EventStore(StorageBase):
                     .order_by(t.deliveries.c.id)
                 ):
                     by_event[d.event_id].append(delivery_record(d))
-        items = [_event(r, by_event[r.id]) for r in rows[:limit]]
-        more = len(rows) > limit
-        return Page(items, encode_cursor(items[-1].triggered_at, items[-1].id) if more else None)
+        return keyset.page(rows, lambda r: _event(r, by_event[r.id]))

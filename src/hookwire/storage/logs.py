@@ -13,7 +13,7 @@ from hookwire.enums import Trigger
 from hookwire.ids import new_id
 from hookwire.records import AttemptResult, LogEntry, Page
 from hookwire.storage import tables as t
-from hookwire.storage.base import StorageBase, clamp_limit, encode_cursor, page_after
+from hookwire.storage.base import Keyset, StorageBase
 from hookwire.storage.batch import Executemany
 
 
@@ -133,27 +133,18 @@ class LogStore(StorageBase):
         attempt finished. NotFound for another tenant's webhook.
         """
         logs = t.log_entries
-        limit = clamp_limit(limit)
-        order = (logs.c.created_at, logs.c.id)
-        query = (
-            logs.select()
-            .where(logs.c.webhook_id == webhook_id, logs.c.tenant_id == tenant_id)
-            .order_by(*(c.desc() for c in order))
-            .limit(limit + 1)
-        )
+        keyset = Keyset((logs.c.created_at, logs.c.id), limit, cursor, descending=True)
+        query = logs.select().where(logs.c.webhook_id == webhook_id, logs.c.tenant_id == tenant_id)
         for condition in (
             None if event_type is None else logs.c.event_type == event_type,
             None if status_code is None else logs.c.status_code == status_code,
             None if success is None else logs.c.success.is_(success),
             None if since is None else logs.c.created_at >= since,
             None if until is None else logs.c.created_at < until,
-            page_after(order, cursor, descending=True),
         ):
             if condition is not None:
                 query = query.where(condition)
         async with self.read() as conn:
             await self.require_owned(conn, t.webhooks, webhook_id, tenant_id, "webhook")
-            rows = (await conn.execute(query)).all()
-        items = [log_entry_record(r) for r in rows[:limit]]
-        more = len(rows) > limit
-        return Page(items, encode_cursor(items[-1].created_at, items[-1].id) if more else None)
+            rows = (await conn.execute(keyset.select(query))).all()
+        return keyset.page(rows, log_entry_record)

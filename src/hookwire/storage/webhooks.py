@@ -13,7 +13,7 @@ from hookwire.errors import NotFound
 from hookwire.ids import new_id
 from hookwire.records import Page, Webhook
 from hookwire.storage import tables as t
-from hookwire.storage.base import StorageBase, clamp_limit, encode_cursor, page_after, utcnow
+from hookwire.storage.base import Keyset, StorageBase, utcnow
 
 # Fields a caller may set on create or change with update; the rest is owned
 # by hookwire (status, failure tracking, version, timestamps).
@@ -121,22 +121,11 @@ class WebhookStore(StorageBase):
     async def list_webhooks(
         self, tenant_id: str, limit: int | None, cursor: str | None
     ) -> Page[Webhook]:
-        limit = clamp_limit(limit)
-        order = (t.webhooks.c.created_at, t.webhooks.c.id)
-        query = (
-            t.webhooks.select()
-            .where(t.webhooks.c.tenant_id == tenant_id)
-            .order_by(*order)
-            .limit(limit + 1)
-        )
-        after = page_after(order, cursor, descending=False)
-        if after is not None:
-            query = query.where(after)
+        keyset = Keyset((t.webhooks.c.created_at, t.webhooks.c.id), limit, cursor)
+        query = keyset.select(t.webhooks.select().where(t.webhooks.c.tenant_id == tenant_id))
         async with self.read() as conn:
             rows = (await conn.execute(query)).all()
-        items = [self._webhook(r) for r in rows[:limit]]
-        more = len(rows) > limit
-        return Page(items, encode_cursor(items[-1].created_at, items[-1].id) if more else None)
+        return keyset.page(rows, self._webhook)
 
     async def update_webhook(
         self, tenant_id: str, webhook_id: str, fields: dict[str, Any]
