@@ -168,3 +168,16 @@ def test_help_lists_only_the_options_a_command_uses(
     for option in lacks:
         assert f"{option} " not in result.stdout
     assert "[env var: HOOKWIRE_" in result.stdout
+
+
+def test_the_servers_socket_is_tcp_so_that_answers_are_not_delayed() -> None:
+    # asyncio sets TCP_NODELAY only on sockets whose proto is TCP; a socket made
+    # with proto 0 kept Nagle's algorithm on, and capped a kept-alive
+    # connection at one small answer per delayed ACK (~40 ms).
+    from hookwire.cli import _bind
+
+    sock = _bind("127.0.0.1", 0)
+    try:
+        assert sock.proto == socket.IPPROTO_TCP
+    finally:
+        sock.close()
