@@ -21,6 +21,7 @@ from aiohttp import web
 from hookwire.config import Settings
 from hookwire.metrics import Metrics
 from hookwire.records import Event, Webhook
+from hookwire.service.catalog import Catalog
 from hookwire.service.events import Events
 from hookwire.service.inputs import EventCreate
 from hookwire.storage import Storage
@@ -221,7 +222,7 @@ async def send_event(
 ) -> Event:
     """Trigger one event as the API would."""
     new = EventCreate(event=event_type, data=data or {"key": "K-1"})
-    return (await Events(storage, Metrics()).trigger(tenant_id, new)).event
+    return (await Events(storage, Catalog(storage), Metrics()).trigger(tenant_id, new)).event
 
 
 def quick(settings: Settings, **changes: Any) -> Settings:

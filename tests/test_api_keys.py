@@ -5,13 +5,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import httpx
-import sqlalchemy as sa
+import pytest
 
 from hookwire.crypto import hash_api_key
 from hookwire.service.auth import API_KEY_TOUCH_INTERVAL_SECONDS
 from hookwire.storage import Storage
 from hookwire.storage.base import utcnow
-from hookwire.storage.tables import api_keys
 from tests.conftest import TenantClients
 
 PUBLIC_FIELDS = {"id", "tenantId", "name", "prefix", "createdAt", "lastUsedAt"}
@@ -126,7 +125,7 @@ async def test_tenant_keys_cannot_list_or_revoke_keys(tenants: TenantClients) ->
 
 
 async def test_last_used_is_written_on_use_at_most_once_per_interval(
-    api: httpx.AsyncClient, storage: Storage
+    api: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tenant_id = await _tenant(api)
     created = await _key(api, tenant_id, "ci")
@@ -142,17 +141,14 @@ async def test_last_used_is_written_on_use_at_most_once_per_interval(
         assert (await client.get(f"/v1/tenants/{tenant_id}/webhooks")).status_code == 200
         assert await _last_used(api, tenant_id, created["id"]) == first
 
-        # Once the interval has passed (moved back in the database), the next use writes.
-        long_ago = utcnow() - timedelta(seconds=API_KEY_TOUCH_INTERVAL_SECONDS + 1)
-        async with storage.write() as conn:
-            await conn.execute(
-                sa.update(api_keys)
-                .where(api_keys.c.id == created["id"])
-                .values(last_used_at=long_ago)
-            )
+        # Once the interval has passed, the next use writes. The process keeps
+        # the key (and when it last wrote its use) between requests, so time
+        # moves on here rather than the stored time moving back.
+        later = utcnow() + timedelta(seconds=API_KEY_TOUCH_INTERVAL_SECONDS + 1)
+        monkeypatch.setattr("hookwire.service.auth.utcnow", lambda: later)
         assert (await client.get(f"/v1/tenants/{tenant_id}/webhooks")).status_code == 200
     third = await _last_used(api, tenant_id, created["id"])
-    assert third is not None and datetime.fromisoformat(third) > long_ago + timedelta(seconds=1)
+    assert third is not None and datetime.fromisoformat(third) == later
 
 
 async def test_touching_a_key_is_conditional_so_racing_processes_write_once(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -42,6 +43,8 @@ def create_app(settings: Settings, storage: Storage | None = None) -> FastAPI:
         key = await ensure_admin_key(app.state.storage, settings)
         if key is not None:
             announce_admin_key(key, settings)
+        # Change notices from other processes keep the services' caches true.
+        listening = asyncio.create_task(app.state.services.listen())
         worker = None
         if settings.run_worker:
             worker = Worker(app.state.storage, settings, metrics=app.state.metrics)
@@ -52,6 +55,9 @@ def create_app(settings: Settings, storage: Storage | None = None) -> FastAPI:
         finally:
             if worker is not None:
                 await worker.stop()  # finishes in-flight requests up to the shutdown grace
+            listening.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listening
             if own:
                 await app.state.storage.close()
                 # Started again (a server reload, a test client per test), the

@@ -17,7 +17,7 @@ MAX_CURSOR_CHARS = 1024
 _bearer = HTTPBearer(auto_error=False, description="An admin or tenant API key.")
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
@@ -25,9 +25,11 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-async def get_principal(
-    services: ServicesDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+async def _authenticate(
+    services: Services, credentials: HTTPAuthorizationCredentials | None
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("send an API key as `Authorization: Bearer <key>`")
@@ -35,6 +37,10 @@ async def get_principal(
     if principal is None:
         raise Unauthorized("the API key is not valid (revoked, mistyped, or for another server)")
     return principal
+
+
+async def get_principal(services: ServicesDep, credentials: Credentials) -> Principal:
+    return await _authenticate(services, credentials)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
@@ -49,8 +55,15 @@ async def require_admin(principal: PrincipalDep) -> Principal:
 AdminDep = Annotated[Principal, Depends(require_admin)]
 
 
-async def tenant_access(tenant_id: str, principal: PrincipalDep, services: ServicesDep) -> str:
-    """The path's tenant, once the caller may act on it and it exists."""
+async def tenant_access(tenant_id: str, request: Request, credentials: Credentials) -> str:
+    """The path's tenant, once the caller may act on it and it exists.
+
+    One dependency rather than a chain of them (services, then the caller,
+    then the tenant): FastAPI's per-request work grows with each one, and
+    every tenant route, ``POST …/events`` above all, runs this.
+    """
+    services = await get_services(request)
+    principal = await _authenticate(services, credentials)
     await services.auth.check_tenant(principal, tenant_id)
     return tenant_id
 

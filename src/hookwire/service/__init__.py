@@ -34,11 +34,33 @@ class Services:
         self.tenants = Tenants(storage)
         self.auth = Auth(storage, settings.admin_key)
         self.webhooks = Webhooks(storage, settings, self.catalog)
-        self.events = Events(storage, metrics)
+        self.events = Events(storage, self.catalog, metrics)
         self.deliveries = Deliveries(storage)
         self.sessions = Sessions(storage, settings.admin_key)
         self._storage = storage
+        storage.signals.add_change_listener(self._changed)
+
+    async def listen(self) -> None:
+        """Hear other processes' change notices, until cancelled (PostgreSQL; SQLite
+        returns at once, as this process is the only one that changes its file)."""
+        await self._storage.listen(_ignore, self._changed, self._forget_all)
+
+    def close(self) -> None:
+        self._storage.signals.remove_change_listener(self._changed)
+
+    def _changed(self, kind: str, ident: str) -> None:
+        self.auth.changed(kind, ident)
+        self.catalog.changed(kind, ident)
+
+    def _forget_all(self) -> None:
+        """Notices may have been missed (a new LISTEN connection): trust nothing kept."""
+        self.auth.forget_all()
+        self.catalog.forget_all()
 
     async def ping(self) -> None:
         """Return once the database answers; :class:`Unavailable` within its timeout if not."""
         await self._storage.ping()
+
+
+def _ignore() -> None:
+    """Wake-ups are for workers; the services keep no queue."""

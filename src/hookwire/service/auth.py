@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from hookwire.crypto import same_secret
+from hookwire.crypto import hash_api_key, same_secret
 from hookwire.errors import NotFound
-from hookwire.records import Tenant
+from hookwire.records import ApiKey, Tenant
+from hookwire.service.cache import ReadCache
 from hookwire.storage import Storage
 from hookwire.storage.base import utcnow
 
@@ -56,35 +57,60 @@ class Auth:
     def __init__(self, storage: Storage, configured_admin_key: str | None) -> None:
         self._storage = storage
         self._admin_key = configured_admin_key
+        # By the key's hash; and the tenants known to exist (service/cache.py
+        # says how long each is trusted, and what drops it).
+        self._keys: ReadCache[str, ApiKey] = ReadCache()
+        self._tenants: ReadCache[str, bool] = ReadCache()
 
     async def authenticate(self, key: str) -> Principal | None:
         """The principal a key belongs to, or None.
 
-        Every call looks the key up in the database, so a key revoked by any
-        process stops working at once.
+        A key is looked up in the database once and then kept (``ReadCache``):
+        a revoked key stops working at once on the process that revoked it and
+        on the others as soon as they hear the change, within
+        ``MAX_AGE_SECONDS`` at most.
         """
         if self._admin_key and same_secret(key, self._admin_key):
             return ADMIN
-        record = await self._storage.find_api_key(key)
+        digest = hash_api_key(key)
+        record = self._keys.get(digest)
         if record is None:
-            return None
+            record = await self._storage.find_api_key(key)
+            if record is None:
+                return None
+            self._keys.put(digest, record)
         if record.tenant_id is None and self._admin_key:
             # A stored admin key stops counting once the operator configures one.
             return None
         now = utcnow()
         if touch_due(record.last_used_at, now):
             await self._storage.touch_api_key(record.id, now, unless_since=now - _TOUCH_INTERVAL)
+            self._keys.update(digest, replace(record, last_used_at=now))
         return Principal(tenant_id=record.tenant_id, api_key_id=record.id)
 
     async def check_tenant(self, principal: Principal, tenant_id: str) -> None:
         """NotFound unless ``principal`` may act on ``tenant_id`` and the tenant exists.
 
         A tenant key's own tenant exists as long as the key does (deleting a
-        tenant deletes its keys), so only the admin's calls look it up.
+        tenant deletes its keys), so only the admin's calls look it up, and
+        a tenant found is kept like a key.
         """
         check_tenant_access(principal, tenant_id)
-        if principal.is_admin:
+        if principal.is_admin and self._tenants.get(tenant_id) is None:
             await self._storage.get_tenant(tenant_id)
+            self._tenants.put(tenant_id, True)
+
+    def changed(self, kind: str, ident: str) -> None:
+        """A change notice: forget what it may have made untrue."""
+        if kind == "api_key":
+            self._keys.clear()  # kept by hash, not id; revocations are rare
+        elif kind == "tenant":
+            self._keys.clear()  # the tenant's keys went with it
+            self._tenants.drop(ident)
+
+    def forget_all(self) -> None:
+        self._keys.clear()
+        self._tenants.clear()
 
     async def visible_tenant(self, principal: Principal, tenant_id: str) -> Tenant:
         """The tenant, once ``principal`` may see it (NotFound otherwise, as for none)."""

@@ -6,6 +6,7 @@ from typing import Any
 
 from hookwire.errors import Invalid
 from hookwire.records import EventType, Page
+from hookwire.service.cache import ReadCache
 from hookwire.service.inputs import MAX_PAGE_LIMIT, EventTypeCreate, EventTypeUpdate
 from hookwire.storage import Storage
 from hookwire.validation import check_json_schema, unknown_event_types
@@ -16,6 +17,7 @@ class Catalog:
 
     def __init__(self, storage: Storage) -> None:
         self._storage = storage
+        self._known: ReadCache[str, EventType] = ReadCache()
 
     async def create(self, new: EventTypeCreate) -> EventType:
         """Add an event type; its schema must be one hookwire can run safely."""
@@ -37,6 +39,23 @@ class Catalog:
     async def get(self, name: str) -> EventType:
         """One event type."""
         return await self._storage.get_event_type(name)
+
+    async def known(self, name: str) -> EventType:
+        """One event type, as accepting an event needs it: kept between requests
+        (``ReadCache``), so that a trigger does not read the catalogue each time."""
+        found = self._known.get(name)
+        if found is None:
+            found = await self._storage.get_event_type(name)
+            self._known.put(name, found)
+        return found
+
+    def changed(self, kind: str, ident: str) -> None:
+        """A change notice: forget an event type that was changed or removed."""
+        if kind == "event_type":
+            self._known.drop(ident)
+
+    def forget_all(self) -> None:
+        self._known.clear()
 
     async def update(self, name: str, changes: EventTypeUpdate) -> EventType:
         """Change the fields set in ``changes``: ``schema`` None removes it, as

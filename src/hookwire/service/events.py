@@ -10,6 +10,7 @@ from hookwire.errors import Conflict, Invalid, NotFound
 from hookwire.metrics import Metrics
 from hookwire.payload import build_payload
 from hookwire.records import Event, Page
+from hookwire.service.catalog import Catalog
 from hookwire.service.inputs import EventCreate
 from hookwire.storage import Storage
 from hookwire.storage.base import utcnow
@@ -39,8 +40,9 @@ class Accepted:
 class Events:
     """Accepting events (counted in the metrics) and reading them back."""
 
-    def __init__(self, storage: Storage, metrics: Metrics) -> None:
+    def __init__(self, storage: Storage, catalog: Catalog, metrics: Metrics) -> None:
         self._storage = storage
+        self._catalog = catalog
         self._metrics = metrics
 
     async def trigger(
@@ -51,7 +53,7 @@ class Events:
         It is stored with one delivery per matching webhook before this returns.
         """
         try:
-            known = await self._storage.get_event_type(new.event)
+            known = await self._catalog.known(new.event)
         except NotFound:
             raise Invalid.one(
                 "event",

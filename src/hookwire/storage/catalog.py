@@ -107,7 +107,9 @@ class CatalogStore(StorageBase):
             if result.rowcount == 0:
                 raise NotFound(f"tenant {tenant_id!r} not found")
             await self._announce(conn, "webhook", gone)
+            await self._announce(conn, "tenant", [tenant_id])
         self.signals.changed("webhook", gone)
+        self.signals.changed("tenant", [tenant_id])
 
     # --- API keys ----------------------------------------------------------
 
@@ -167,6 +169,8 @@ class CatalogStore(StorageBase):
                 t.dashboard_sessions.delete().where(t.dashboard_sessions.c.api_key_id == key_id)
             )
             await conn.execute(t.api_keys.delete().where(t.api_keys.c.id == key_id))
+            await self._announce(conn, "api_key", [key_id])
+        self.signals.changed("api_key", [key_id])
 
     async def touch_api_key(self, key_id: str, now: datetime, unless_since: datetime) -> bool:
         """Set the key's ``last_used_at`` to ``now`` unless it is already at or after
@@ -249,6 +253,8 @@ class CatalogStore(StorageBase):
             )
             if result.rowcount == 0:
                 raise NotFound(f"event type {name!r} not found")
+            await self._announce(conn, "event_type", [name])
+        self.signals.changed("event_type", [name])
         return await self.get_event_type(name)
 
     async def delete_event_type(self, name: str) -> None:
@@ -257,3 +263,5 @@ class CatalogStore(StorageBase):
             result = await conn.execute(t.event_types.delete().where(t.event_types.c.name == name))
             if result.rowcount == 0:
                 raise NotFound(f"event type {name!r} not found")
+            await self._announce(conn, "event_type", [name])
+        self.signals.changed("event_type", [name])
