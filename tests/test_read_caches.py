@@ -5,6 +5,7 @@ soon as it hears the change notice (PostgreSQL), well within the cache's bound.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,58 @@ def test_the_cache_is_bounded_oldest_first(clock: Clock) -> None:
         cache.put(i, i)
     assert len(cache) == 3
     assert [cache.get(i) for i in range(5)] == [None, None, 2, 3, 4]
+
+
+async def test_callers_missing_together_share_one_load() -> None:
+    cache: ReadCache[str, int] = ReadCache()
+    loads = 0
+    release = asyncio.Event()
+
+    async def load() -> int:
+        nonlocal loads
+        loads += 1
+        await release.wait()
+        return 7
+
+    waiting = [asyncio.create_task(cache.get_or_load("k", load)) for _ in range(50)]
+    await asyncio.sleep(0)  # every caller has asked before the load finishes
+    release.set()
+    assert await asyncio.gather(*waiting) == [7] * 50
+    assert loads == 1
+    assert await cache.get_or_load("k", load) == 7 and loads == 1
+
+
+async def test_a_load_overlapping_a_drop_is_not_kept() -> None:
+    cache: ReadCache[str, int] = ReadCache()
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def load() -> int:
+        started.set()
+        await release.wait()
+        return 1
+
+    task = asyncio.create_task(cache.get_or_load("k", load))
+    await started.wait()
+    cache.drop("k")  # the change committed while the old value was being read
+    release.set()
+    assert await task == 1
+    assert cache.get("k") is None
+
+
+async def test_a_failed_load_reaches_every_waiter_and_keeps_nothing() -> None:
+    cache: ReadCache[str, int] = ReadCache()
+    release = asyncio.Event()
+
+    async def load() -> int:
+        await release.wait()
+        raise LookupError("gone")
+
+    waiting = [asyncio.create_task(cache.get_or_load("k", load)) for _ in range(3)]
+    await asyncio.sleep(0)
+    release.set()
+    results = await asyncio.gather(*waiting, return_exceptions=True)
+    assert all(isinstance(r, LookupError) for r in results)
+    assert cache.get("k") is None
 
 
 # --- one process: the next request -------------------------------------------

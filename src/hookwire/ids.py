@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import time
 
 _CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
+# base32hex ("0-9A-V") is base32 in the order of Crockford's alphabet, with
+# other letters: encoding in C and translating is ten times faster than a
+# loop over 26 digits, on a path that makes one id per event and delivery.
+_FROM_BASE32HEX = bytes.maketrans(b"0123456789ABCDEFGHIJKLMNOPQRSTUV", _CROCKFORD.encode())
 
 
 def new_id(prefix: str) -> str:
@@ -16,11 +21,11 @@ def new_id(prefix: str) -> str:
     makes them usable as a tie-breaker in time-ordered keyset pagination.
     """
     value = (int(time.time() * 1000) << 80) | int.from_bytes(os.urandom(10), "big")
-    chars = []
-    for _ in range(26):
-        chars.append(_CROCKFORD[value & 31])
-        value >>= 5
-    return f"{prefix}_{''.join(reversed(chars))}"
+    # 26 digits of 5 bits hold 130 bits: the value's 128, led by two zero bits.
+    # Shifted up to 160 bits (20 bytes, 32 digits, no padding), its first 26
+    # digits are exactly those.
+    digits = base64.b32hexencode((value << 30).to_bytes(20, "big"))[:26]
+    return f"{prefix}_{digits.translate(_FROM_BASE32HEX).decode()}"
 
 
 def new_api_key(kind: str) -> str:

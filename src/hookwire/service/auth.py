@@ -73,12 +73,9 @@ class Auth:
         if self._admin_key and same_secret(key, self._admin_key):
             return ADMIN
         digest = hash_api_key(key)
-        record = self._keys.get(digest)
+        record = await self._keys.get_or_load(digest, lambda: self._storage.find_api_key(key))
         if record is None:
-            record = await self._storage.find_api_key(key)
-            if record is None:
-                return None
-            self._keys.put(digest, record)
+            return None
         if record.tenant_id is None and self._admin_key:
             # A stored admin key stops counting once the operator configures one.
             return None
@@ -96,9 +93,12 @@ class Auth:
         a tenant found is kept like a key.
         """
         check_tenant_access(principal, tenant_id)
-        if principal.is_admin and self._tenants.get(tenant_id) is None:
-            await self._storage.get_tenant(tenant_id)
-            self._tenants.put(tenant_id, True)
+        if principal.is_admin:
+            await self._tenants.get_or_load(tenant_id, lambda: self._tenant_exists(tenant_id))
+
+    async def _tenant_exists(self, tenant_id: str) -> bool:
+        await self._storage.get_tenant(tenant_id)  # NotFound if not
+        return True
 
     def changed(self, kind: str, ident: str) -> None:
         """A change notice: forget what it may have made untrue."""

@@ -16,8 +16,10 @@ here, and dropped
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
 MAX_AGE_SECONDS = 5.0
@@ -37,6 +39,8 @@ class ReadCache(Generic[K, V]):
         self._max_age = max_age
         self._max_entries = max_entries
         self._entries: OrderedDict[K, tuple[float, V]] = OrderedDict()
+        self._loading: dict[K, asyncio.Future[V | None]] = {}
+        self._generation = 0
 
     def get(self, key: K) -> V | None:
         """The value stored for ``key`` while it is fresh, else None."""
@@ -47,6 +51,35 @@ class ReadCache(Generic[K, V]):
         if time.monotonic() - stored_at > self._max_age:
             del self._entries[key]
             return None
+        return value
+
+    async def get_or_load(self, key: K, load: Callable[[], Awaitable[V | None]]) -> V | None:
+        """The fresh value for ``key``, else ``load()``'s, kept unless it is None.
+
+        Concurrent callers missing the same key share one ``load()``: fifty
+        requests arriving together cost one database read, not fifty. A load
+        that overlaps a drop or clear is returned but not kept.
+        """
+        value = self.get(key)
+        if value is not None:
+            return value
+        pending = self._loading.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[V | None] = asyncio.get_running_loop().create_future()
+        self._loading[key] = future
+        generation = self._generation
+        try:
+            value = await load()
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: the waiters, if any, raise it themselves
+            raise
+        finally:
+            del self._loading[key]
+        future.set_result(value)
+        if value is not None and generation == self._generation:
+            self.put(key, value)
         return value
 
     def put(self, key: K, value: V) -> None:
@@ -63,9 +96,11 @@ class ReadCache(Generic[K, V]):
             self._entries[key] = (entry[0], value)
 
     def drop(self, key: K) -> None:
+        self._generation += 1
         self._entries.pop(key, None)
 
     def clear(self) -> None:
+        self._generation += 1
         self._entries.clear()
 
     def __len__(self) -> int:

@@ -43,10 +43,8 @@ class Catalog:
     async def known(self, name: str) -> EventType:
         """One event type, as accepting an event needs it: kept between requests
         (``ReadCache``), so that a trigger does not read the catalogue each time."""
-        found = self._known.get(name)
-        if found is None:
-            found = await self._storage.get_event_type(name)
-            self._known.put(name, found)
+        found = await self._known.get_or_load(name, lambda: self._storage.get_event_type(name))
+        assert found is not None  # get_event_type raises NotFound instead
         return found
 
     def changed(self, kind: str, ident: str) -> None:
