@@ -41,7 +41,7 @@ async def test_an_event_is_accepted_with_one_delivery_per_matching_webhook(
     r = await api.post(f"/v1/tenants/{tenant}/events", json=VALID)
     assert r.status_code == 202, r.text
     accepted = r.json()
-    assert set(accepted) == {"id", "event", "triggeredAt", "deliveries"}
+    assert set(accepted) == {"id", "event", "triggeredAt", "deliveries", "hint"}
     assert accepted["event"] == "license.created" and accepted["deliveries"] == 2
     assert accepted["triggeredAt"].endswith("Z")
 
@@ -61,8 +61,8 @@ async def test_an_event_is_accepted_with_one_delivery_per_matching_webhook(
         ({"event": "license.created", "data": [1, 2]}, "data", "valid dictionary"),
         ({"event": "license.created", "data": "text"}, "data", "valid dictionary"),
         ({"event": "license.created"}, "data", "Field required"),
-        ({"event": "Bad Name", "data": {}}, "event", "pattern"),
-        ({**VALID, "id": "has space"}, "id", "pattern"),
+        ({"event": "Bad Name", "data": {}}, "event", "lowercase words separated by dots"),
+        ({**VALID, "id": "has space"}, "id", "letters, digits"),
     ],
 )
 async def test_invalid_events_are_refused_and_nothing_is_stored(

@@ -26,7 +26,7 @@ async def test_the_admin_adds_and_edits_event_types(
     await form.get_by_label("Name").fill("Invoice Paid")
     await form.get_by_label("JSON Schema of data").fill('{"type": "object", "required": 3}')
     await form.get_by_role("button", name="Add event type").click()
-    await expect(form.get_by_text("String should match pattern")).to_be_visible()
+    await expect(form.get_by_text("lowercase words separated by dots")).to_be_visible()
     await expect(form.get_by_label("Name")).to_have_value("Invoice Paid")
     await form.get_by_label("Name").fill(name)
     await form.get_by_role("button", name="Add event type").click()

@@ -52,6 +52,7 @@ async def create_event(
         event=accepted.event.event_type,
         triggered_at=accepted.event.triggered_at,
         deliveries=accepted.deliveries,
+        hint=accepted.hint,
     )
     # Serialised here, from a model built without validation: it is made of a
     # stored record, and this is the hottest route (FastAPI would validate and

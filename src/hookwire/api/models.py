@@ -106,6 +106,9 @@ class EventAccepted(Model):
     event: str
     triggered_at: datetime
     deliveries: int = Field(description="How many webhooks the event goes to.")
+    hint: str | None = Field(
+        None, description="When it goes to none: why (no webhook subscribes, or all are off)."
+    )
 
 
 class EventPublic(Model):

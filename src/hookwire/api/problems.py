@@ -59,12 +59,50 @@ def _field_path(loc: tuple[Any, ...]) -> str:
     return ".".join(parts)
 
 
-def validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
-    """FastAPI's validation errors by field, with the messages the dashboard shows too."""
-    return [
-        {"field": _field_path(tuple(err.get("loc", ()))), "message": error_message(err)}
-        for err in exc.errors()
-    ]
+def validation_errors(
+    exc: RequestValidationError, content_type: str | None = None
+) -> list[dict[str, Any]]:
+    """FastAPI's validation errors by field, with the messages the dashboard shows too.
+
+    Two of FastAPI's own are said in the API's words: a JSON syntax error names
+    the body and where in it (line and column), not an offset posing as a
+    field; a body that is not an object because it was not sent as JSON says
+    which header to send.
+    """
+    answers = []
+    for err in exc.errors():
+        loc = tuple(err.get("loc", ()))
+        if err.get("type") == "json_invalid" and loc[:1] == ("body",):
+            answers.append({"field": "body", "message": _json_syntax(err, exc.body)})
+        elif loc == ("body",) and not _is_json(content_type):
+            shown = f"`{content_type}`" if content_type else "none"
+            message = (
+                "send the body as JSON with the header `Content-Type: application/json` "
+                f"(this request's Content-Type: {shown})"
+            )
+            answers.append({"field": "body", "message": message})
+        elif loc == ("body",) and err.get("type") in ("model_attributes_type", "dict_type"):
+            answers.append({"field": "body", "message": "the body must be a JSON object"})
+        else:
+            answers.append({"field": _field_path(loc), "message": error_message(err)})
+    return answers
+
+
+def _is_json(content_type: str | None) -> bool:
+    media = (content_type or "").split(";")[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
+
+
+def _json_syntax(err: Mapping[str, Any], document: Any) -> str:
+    """Where a JSON syntax error is, as line and column (1-based), and why."""
+    why = str((err.get("ctx") or {}).get("error", "")) or "not JSON"
+    loc = tuple(err.get("loc", ()))
+    offset = loc[1] if len(loc) > 1 and isinstance(loc[1], int) else None
+    if offset is None or not isinstance(document, str):
+        return f"the body is not valid JSON: {why}"
+    line = document.count("\n", 0, offset) + 1
+    column = offset - (document.rfind("\n", 0, offset) + 1) + 1
+    return f"the body is not valid JSON at line {line}, column {column}: {why}"
 
 
 def unreadable_body(exc: StarletteHTTPException) -> str | None:
@@ -112,9 +150,9 @@ def install_problem_handlers(app: FastAPI) -> None:
         assert isinstance(exc, HookwireError)
         return domain_problem(exc)
 
-    async def on_validation(_: Request, exc: Exception) -> JSONResponse:
+    async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        errors = validation_errors(exc)
+        errors = validation_errors(exc, request.headers.get("content-type"))
         summary = Invalid([FieldError(e["field"], e["message"]) for e in errors]).detail
         return problem_response(422, f"invalid request: {summary}", errors)
 

@@ -156,7 +156,8 @@ class Event:
 class EventAccepted:
     """The answer to sending an event.
 
-    ``deliveries`` is how many webhooks it goes to; ``replayed`` is true when
+    ``deliveries`` is how many webhooks it goes to (``hint`` says why when it is
+    none); ``replayed`` is true when
     the ``id`` or ``Idempotency-Key`` was seen before and this is the first
     event again, delivered to nobody anew.
     """
@@ -166,6 +167,7 @@ class EventAccepted:
     event: str
     triggered_at: Time
     deliveries: int
+    hint: str | None = None
     replayed: bool = False
 
 

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from hookwire.enums import DeliveryState
+from hookwire import fanout
+from hookwire.enums import DeliveryState, WebhookStatus
 from hookwire.errors import Conflict, Invalid, NotFound
 from hookwire.metrics import Metrics
 from hookwire.payload import build_payload
 from hookwire.records import Event, Page
 from hookwire.service.catalog import Catalog
-from hookwire.service.inputs import EventCreate
+from hookwire.service.inputs import MAX_PAGE_LIMIT, EventCreate
 from hookwire.storage import Storage
 from hookwire.storage.base import utcnow
 from hookwire.validation import check_against_schema
@@ -30,6 +31,7 @@ class Accepted:
 
     event: Event
     created: bool
+    hint: str | None = None
 
     @property
     def deliveries(self) -> int:
@@ -61,9 +63,31 @@ class Events:
             ) from None
         if known.schema is not None:
             check_against_schema(new.data, known.schema)
-        return await self._accept(
+        accepted = await self._accept(
             tenant_id, new.event, new.data, event_id=new.id, idempotency_key=idempotency_key
         )
+        if accepted.deliveries == 0:
+            accepted = replace(accepted, hint=await self._why_no_delivery(tenant_id, new.event))
+        return accepted
+
+    async def _why_no_delivery(self, tenant_id: str, event_type: str) -> str:
+        """Why an accepted event goes to no webhook, in words the caller can act on.
+
+        Read only when it is so (a second look at the tenant's webhooks, after
+        the event is stored); the common path never pays for it.
+        """
+        hooks = (await self._storage.list_webhooks(tenant_id, MAX_PAGE_LIMIT, None)).items
+        subscribed = [h for h in hooks if fanout.subscribes(h.events, event_type)]
+        if not hooks:
+            return "the tenant has no webhooks yet: add one to receive events"
+        if not subscribed:
+            return f"no webhook of this tenant subscribes to {event_type}"
+        if all(h.status == WebhookStatus.SUSPENDED for h in subscribed):
+            return (
+                f"the webhooks subscribing to {event_type} are suspended: the event is kept "
+                "for them as a skipped delivery, to recover once their receiver works"
+            )
+        return f"the webhooks subscribing to {event_type} are disabled"
 
     async def send_test(self, tenant_id: str, webhook_id: str) -> Event:
         """A ``webhook.test`` event for this webhook alone, whatever its subscriptions."""

@@ -38,6 +38,14 @@ from hookwire.storage.base import MAX_PAGE_LIMIT as MAX_PAGE_LIMIT
 
 EVENT_TYPE_PATTERN = r"^[a-z0-9_-]+(\.[a-z0-9_-]+)*$"
 CLIENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"
+# Each pattern's rule in words: what an error says instead of the expression.
+EVENT_TYPE_RULE = (
+    "lowercase words separated by dots, like license.created (a-z, 0-9, - and _ in each word)"
+)
+PATTERN_RULES = {
+    EVENT_TYPE_PATTERN: EVENT_TYPE_RULE,
+    CLIENT_ID_PATTERN: "letters, digits and . _ : - only, starting with a letter or a digit",
+}
 HEADER_NAME_PATTERN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 # Hop-by-hop headers (RFC 9110 §7.6.1) and the ones hookwire itself owns: a
 # webhook may not override framing, routing or its own signature.
@@ -125,8 +133,13 @@ def error_message(error: Mapping[str, Any]) -> str:
     prefixes them.
     """
     message = str(error.get("msg", "invalid value")).removeprefix(_PYDANTIC_VALUE_ERROR)
-    if error.get("type") == "json_invalid":
-        message = "the body is not valid JSON: " + str(error.get("ctx", {}).get("error", ""))
+    kind = error.get("type")
+    context = error.get("ctx") or {}
+    if kind == "json_invalid":
+        message = "the body is not valid JSON: " + str(context.get("error", ""))
+    elif kind == "string_pattern_mismatch":
+        pattern = str(context.get("pattern", ""))
+        message = "must be " + PATTERN_RULES.get(pattern, "in the documented form (see /docs)")
     return message
 
 
@@ -188,7 +201,10 @@ def check_events(value: list[str]) -> list[str]:
         raise ValueError('"*" already means every event type; list it alone')
     bad = [v for v in value if v != "*" and not re.match(EVENT_TYPE_PATTERN, v)]
     if bad:
-        raise ValueError(f"not valid event type names: {', '.join(map(repr, bad))}")
+        raise ValueError(
+            f"not valid event type names: {', '.join(map(repr, bad))}; each must be "
+            f"{EVENT_TYPE_RULE}"
+        )
     return list(dict.fromkeys(value))
 
 
