@@ -61,10 +61,21 @@ async def test_the_demo_delivers_signed_licensing_events(
     assert f"{url}/" in shown
     assert f"/v1/tenants/{result.tenant_id}/webhooks/{result.webhook_id}/logs" in shown
     assert f"hookwire listen --port {receiver.port} --token demo-token-0123456789" in shown
-    # A second run finds the event types in place and makes a new tenant.
-    async with serving(quick(settings), storage) as url:
-        again = await run_demo(url, ADMIN_KEY, receiver.url, None)
-    assert again.tenant_id != result.tenant_id
+
+
+async def test_a_second_demo_reuses_its_tenant_and_webhook(
+    storage: Storage, settings: Settings
+) -> None:
+    async with Receiver() as receiver, serving(quick(settings), storage) as url:
+        first = await run_demo(url, ADMIN_KEY, receiver.url, "demo-token-0123456789")
+        again = await run_demo(url, ADMIN_KEY, receiver.url, "other-token-0123456789")
+        await receiver.wait_for(lambda r: len(r.requests) == 2 * len(DEMO_EVENTS))
+    assert (again.tenant_id, again.webhook_id) == (first.tenant_id, first.webhook_id)
+    assert again.token == "other-token-0123456789", "the listener's token is the webhook's"
+    assert {e["eventId"] for e in again.log} == set(again.event_ids), "only this run's log"
+    assert [e["statusCode"] for e in again.log] == [200] * len(DEMO_EVENTS)
+    page = await storage.list_tenants(None, None)
+    assert [t.id for t in page.items] == [first.tenant_id]
 
 
 async def test_the_demo_explains_a_refused_private_address(

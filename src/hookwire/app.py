@@ -14,7 +14,7 @@ from hookwire.api import admin, deliveries, events, system, webhooks
 from hookwire.api.docs import mount_docs
 from hookwire.api.limits import BodySizeLimit, PrintableAddress
 from hookwire.api.middleware import ErrorAnswers, NoSniff
-from hookwire.api.openapi import problem_openapi
+from hookwire.api.openapi import operation_id, problem_openapi
 from hookwire.api.problems import install_problem_handlers
 from hookwire.bootstrap import (
     announce_admin_key,
@@ -71,6 +71,7 @@ def create_app(settings: Settings, storage: Storage | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,  # served by mount_docs, with assets from the package
         redoc_url=None,
+        generate_unique_id_function=operation_id,
     )
     app.state.settings = settings
     app.state.storage = storage

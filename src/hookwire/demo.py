@@ -33,6 +33,10 @@ HTTP_DEFAULT_PORT = 80
 # How long the demo waits to show the deliveries' outcomes before pointing at the log.
 WAIT_FOR_LOG_SECONDS = 10.0
 LOG_POLL_SECONDS = 0.25
+# The demo's own tenant: a second run finds it (and its webhook) instead of
+# adding another tenant each time.
+DEMO_TENANT_ID = "demo"
+DEMO_TENANT_NAME = "Demo Licensing Customer"
 
 
 class DemoError(Exception):
@@ -89,32 +93,57 @@ async def run_demo(
                 {"name": name, "description": description},
                 ok=(201, 409),  # already there from an earlier run
             )
-        tenant = await api.call("POST", "/v1/tenants", {"name": "Demo Licensing Customer"})
-        webhook_body: dict[str, Any] = {
-            "name": "Local listener",
-            "url": receiver_url,
-            "events": list(DEMO_EVENT_TYPES),
-        }
-        if token:
-            webhook_body["token"] = token
-        tenant_path = f"/v1/tenants/{tenant['id']}"
-        webhook = await api.call("POST", f"{tenant_path}/webhooks", webhook_body)
+        await api.call(
+            "POST",
+            "/v1/tenants",
+            {"id": DEMO_TENANT_ID, "name": DEMO_TENANT_NAME},
+            ok=(201, 409),  # an earlier run made it
+        )
+        tenant = {"id": DEMO_TENANT_ID}
+        tenant_path = f"/v1/tenants/{DEMO_TENANT_ID}"
+        webhook = await _demo_webhook(api, tenant_path, receiver_url, token)
         event_ids = []
         for event_type, data in DEMO_EVENTS:
             event = await api.call(
                 "POST", f"{tenant_path}/events", {"event": event_type, "data": data}
             )
             event_ids.append(event["id"])
-        log = await _wait_for_log(api, f"{tenant_path}/webhooks/{webhook['id']}/logs")
+        log = await _wait_for_log(
+            api, f"{tenant_path}/webhooks/{webhook['id']}/logs", set(event_ids)
+        )
     return DemoResult(tenant["id"], webhook["id"], receiver_url, webhook["token"], event_ids, log)
 
 
-async def _wait_for_log(api: _Api, path: str) -> list[dict[str, Any]]:
-    """The log once every event has an entry, or what there is after the wait."""
+async def _demo_webhook(
+    api: _Api, tenant_path: str, receiver_url: str, token: str | None
+) -> dict[str, Any]:
+    """The demo tenant's webhook to ``receiver_url``: the one an earlier run made, or a new one.
+
+    A token given this time replaces the old one, so the listener started with
+    it verifies what it receives.
+    """
+    body: dict[str, Any] = {"events": list(DEMO_EVENT_TYPES), "active": True}
+    if token:
+        body["token"] = token
+    hooks: list[dict[str, Any]] = (await api.call("GET", f"{tenant_path}/webhooks"))["data"]
+    for hook in hooks:
+        if hook["url"] == receiver_url:
+            updated: dict[str, Any] = await api.call(
+                "PATCH", f"{tenant_path}/webhooks/{hook['id']}", body
+            )
+            return updated
+    body.update(name="Local listener", url=receiver_url)
+    created: dict[str, Any] = await api.call("POST", f"{tenant_path}/webhooks", body)
+    return created
+
+
+async def _wait_for_log(api: _Api, path: str, event_ids: set[str]) -> list[dict[str, Any]]:
+    """This run's log entries once every event has one, or what there is after the wait."""
     deadline = time.monotonic() + WAIT_FOR_LOG_SECONDS
     while True:
-        entries: list[dict[str, Any]] = (await api.call("GET", path))["data"]
-        if len({e["eventId"] for e in entries}) >= len(DEMO_EVENTS):
+        page: list[dict[str, Any]] = (await api.call("GET", path))["data"]
+        entries = [e for e in page if e["eventId"] in event_ids]
+        if {e["eventId"] for e in entries} >= event_ids:
             return entries
         if time.monotonic() >= deadline:
             return entries

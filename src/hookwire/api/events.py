@@ -30,7 +30,7 @@ def event_public(record: Event) -> EventPublic:
 
 
 @router.post("", status_code=202, response_model=EventAccepted)
-async def create_event(
+async def send_event(
     tenant_id: TenantDep,
     body: EventCreate,
     request: Request,

@@ -13,6 +13,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
 from hookwire.api.problems import PROBLEM_MEDIA_TYPE
@@ -88,3 +89,15 @@ def problem_openapi(app: FastAPI) -> dict[str, Any]:
         components.pop(unused, None)
     app.openapi_schema = schema
     return schema
+
+
+def operation_id(route: APIRoute) -> str:
+    """``createWebhook``, ``listWebhookLogs``: the route function's name in camelCase.
+
+    FastAPI's default joins the name, path and method
+    (``create_webhook_v1_tenants__tenant_id__webhooks_post``), which a client
+    generated from /openapi.json turns into its method names. Route functions
+    are named for what they do, once each (a test checks that).
+    """
+    first, *rest = route.name.split("_")
+    return first + "".join(word.capitalize() for word in rest)

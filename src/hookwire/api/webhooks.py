@@ -70,7 +70,7 @@ async def delete_webhook(tenant_id: TenantDep, webhook_id: str, services: Servic
 
 
 @router.post("/{webhook_id}/rotate-token")
-async def rotate_token(
+async def rotate_webhook_token(
     tenant_id: TenantDep, webhook_id: str, services: ServicesDep
 ) -> WebhookPublic:
     """A new token; the old one keeps signing (beside the new) for the grace period."""
