@@ -164,3 +164,27 @@ async def test_recover_failed_since_resends_every_failed_delivery(
             2, timeout=DELIVERY_TIMEOUT_MS
         )
         await screenshot(page, "dashboard-recovered")
+
+
+async def test_the_header_stays_true_while_the_log_refreshes(
+    page: Page, admin_api: httpx.AsyncClient
+) -> None:
+    tenant = await make_tenant(admin_api, "Header Truth Inc")
+    async with Receiver(default=ok(500, "broken")) as receiver:
+        hook = await make_webhook(admin_api, tenant.id, receiver.url, name="Broken endpoint")
+        await sign_in(page, tenant.key)
+        await page.goto(f"/t/{tenant.id}/webhooks/{hook['id']}")
+        await expect(page.locator("#webhook-badges")).to_have_text("Healthy")
+        await expect(page.locator("#webhook-last-delivery")).to_have_text("Never")
+
+        await page.get_by_role("button", name="Send test event").click()
+        await expect(page.get_by_text("Test event queued.")).to_be_visible()
+        # No reload from here: the log's own refresh brings the header along.
+        await expect(page.locator("#webhook-badges")).to_have_text(
+            "Unhealthy", timeout=DELIVERY_TIMEOUT_MS
+        )
+        await expect(page.locator("#webhook-last-delivery")).to_contain_text("500")
+        await expect(page.locator(".pending-line")).to_have_count(0, timeout=DELIVERY_TIMEOUT_MS)
+        await expect(page.locator("#webhook-badges")).to_have_text("Unhealthy")
+        assert len(receiver.requests) == 4
+        await screenshot(page, "dashboard-webhook-header-live")

@@ -88,6 +88,10 @@ async def log_context(
         tenant_id, webhook.id, wanted, LOG_PAGE_SIZE, filters.cursor
     )
     pending = await services.deliveries.pending(tenant_id, webhook.id)
+    # A delivery already tried is a retry; its next_attempt_at is the retry's
+    # time (or, while it is being sent, the end of its lease).
+    retrying = [d for d in pending if d.attempts > 0]
+    retry_times = [d.next_attempt_at for d in retrying if d.next_attempt_at is not None]
     page_url = tenant_url(tenant_id, "webhooks", webhook.id)
     return {
         "entries": page.items,
@@ -99,6 +103,10 @@ async def log_context(
         if page.next_cursor
         else "",
         "pending": pending,
+        "retrying": retrying,
+        "next_retry_at": min(retry_times) if retry_times else None,
+        "waiting": [d for d in pending if d.attempts == 0],
+        "oob": False,
         # Only the newest page refreshes: older pages do not change.
         "poll_seconds": poll_seconds(pending, services.settings.lease_seconds)
         if filters.cursor is None
@@ -156,7 +164,9 @@ async def webhook_page(webhook_id: str, request: Request, tv: TenantViewDep) -> 
     webhook = await services_of(request).webhooks.get(tv.id, webhook_id)
     if is_htmx(request) and request.headers.get("HX-Target") == "log":
         filters = LogFilters.from_query(request.query_params)
-        context = {"log": await log_context(request, tv.id, webhook, filters), "webhook": webhook}
+        log = await log_context(request, tv.id, webhook, filters)
+        # The header's health and last delivery come along, swapped out of band.
+        context = {"log": {**log, "oob": True}, "webhook": webhook}
         return render(request, "_log.html", context)
     return await render_webhook_page(request, tv, webhook)
 
