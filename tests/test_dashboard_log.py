@@ -99,7 +99,7 @@ async def test_a_failing_receiver_shows_retries_with_their_reason_and_can_be_res
             await expect(row.locator("td[data-label=Attempt]")).to_have_text(f"#{attempt}")
             await expect(row.locator("td[data-label=Status]")).to_have_text("503")
             reason = "HTTP 503" if attempt > 1 else "—"
-            await expect(row.locator("td[data-label='Retry reason']")).to_have_text(reason)
+            await expect(row.locator("td[data-label='Retried because']")).to_have_text(reason)
         await expect(page.locator(".pending-line")).to_have_count(0, timeout=DELIVERY_TIMEOUT_MS)
         await page.reload()
         await expect(page.locator("h1 .badge")).to_have_text("Unhealthy")
@@ -127,7 +127,9 @@ async def test_a_failing_receiver_shows_retries_with_their_reason_and_can_be_res
             "#5", timeout=DELIVERY_TIMEOUT_MS
         )
         await expect(newest.locator("td[data-label=Status]")).to_have_text("200")
-        await expect(newest.locator("td[data-label='Retry reason']")).to_have_text("manual resend")
+        await expect(newest.locator("td[data-label='Retried because']")).to_have_text(
+            "manual resend"
+        )
         await expect(newest).to_contain_text("manual")
         assert len(receiver.requests) == 5
         await screenshot(page, "dashboard-delivery-resent")

@@ -14,7 +14,7 @@ from hookwire.app import create_app
 from hookwire.config import Settings
 from hookwire.storage import Storage
 from hookwire.storage.base import utcnow
-from hookwire.storage.tables import deliveries
+from hookwire.storage.tables import deliveries, log_entries, webhooks
 from tests.conftest import ADMIN_KEY
 from tests.receivers import make_webhook, send_event
 
@@ -79,3 +79,28 @@ async def test_a_disabled_webhook_says_its_queue_will_be_skipped(
     assert line.startswith("1 delivery queued, but the webhook is disabled")
     assert "logged as skipped" in line and "recover" in line
     assert "waiting to be sent" not in line and "refreshes" not in line
+
+
+ATTEMPT_CELL = re.compile(r'<td data-label="Attempt">(.*?)</td>', re.S)
+
+
+async def test_a_skip_is_not_numbered_like_an_attempt(
+    browser: httpx.AsyncClient, storage: Storage
+) -> None:
+    hook = await make_webhook(storage, "https://example.com/hook")
+    async with storage.write() as conn:
+        await conn.execute(
+            sa.update(webhooks).where(webhooks.c.id == hook.id).values(status="suspended")
+        )
+    await send_event(storage, "acme")  # a suspended webhook's delivery is skipped at once
+
+    async def attempt_cells() -> list[str]:
+        page = await browser.get(f"/t/acme/webhooks/{hook.id}")
+        assert page.status_code == 200, page.text
+        return [re.sub(r"<[^>]+>", "", c).strip() for c in ATTEMPT_CELL.findall(page.text)]
+
+    assert await attempt_cells() == ["skipped"]
+    # A skip after a first attempt (the webhook turned off meanwhile) says so.
+    async with storage.write() as conn:
+        await conn.execute(sa.update(log_entries).values(attempt=1))
+    assert await attempt_cells() == ["skipped after #1"]

@@ -87,9 +87,7 @@ async def test_a_bad_url_is_shown_beside_the_field_and_nothing_is_saved(
     await expect(
         dialog.get_by_text("the URL must be absolute and start with http:// or https://")
     ).to_be_visible()
-    await expect(
-        dialog.get_by_text('name at least one event type, or ["*"] for all')
-    ).to_be_visible()
+    await expect(dialog.get_by_text("choose at least one event, or All events")).to_be_visible()
     await expect(dialog.get_by_text("Nothing was saved.")).to_be_visible()
     await expect(url_field).to_have_value("ftp://files.example.com/in")
     await expect(url_field).to_be_focused()

@@ -16,6 +16,7 @@ from starlette.datastructures import FormData
 
 from hookwire.errors import HookwireError, Invalid
 from hookwire.jsonvalues import NESTED_TOO_DEEP
+from hookwire.service.inputs import NO_EVENTS_MESSAGE
 
 ALL_EVENTS = "*"
 
@@ -61,8 +62,13 @@ def form_errors(exc: HookwireError, fallback_field: str) -> dict[str, str]:
     if isinstance(exc, Invalid):
         for error in exc.errors:
             field = error.field.split(".")[0].split("[")[0]
-            errors.setdefault(field or fallback_field, error.message)
+            message = _FORM_WORDS.get(error.message, error.message)
+            errors.setdefault(field or fallback_field, message)
     return errors or {fallback_field: str(exc)}
+
+
+# The API's words where a form has its own controls to name instead.
+_FORM_WORDS = {NO_EVENTS_MESSAGE: "choose at least one event, or All events"}
 
 
 def json_object(value: str, field: str, *, empty_is_none: bool = False) -> dict[str, Any] | None:

@@ -193,10 +193,13 @@ def check_url(value: str) -> str:
     return value
 
 
+NO_EVENTS_MESSAGE = 'name at least one event type, or ["*"] for all'
+
+
 def check_events(value: list[str]) -> list[str]:
     """Event-type names (or ``["*"]``), each once; whether they exist is the catalogue's."""
     if not value:
-        raise ValueError('name at least one event type, or ["*"] for all')
+        raise ValueError(NO_EVENTS_MESSAGE)
     if "*" in value and len(value) > 1:
         raise ValueError('"*" already means every event type; list it alone')
     bad = [v for v in value if v != "*" and not re.match(EVENT_TYPE_PATTERN, v)]
