@@ -326,6 +326,7 @@ def test_the_webhook_form_maps_to_the_api_fields() -> None:
             ("events", "license.created"),
             ("events", "license.expired"),
             ("active", "1"),
+            ("signature_scheme", "standard"),
         ]
     )
     assert webhook_fields(form, with_token=True) == {
@@ -334,12 +335,14 @@ def test_the_webhook_form_maps_to_the_api_fields() -> None:
         "token": None,
         "events": ["license.created", "license.expired"],
         "active": True,
+        "signature_scheme": "standard",
     }
     everything = FormData([("all_events", "1"), ("events", "license.created")])
     fields = webhook_fields(everything, with_token=False)
     assert fields["events"] == ["*"]
     assert fields["active"] is False
     assert "token" not in fields
+    assert "signature_scheme" not in fields, "left as it is when the form does not say"
 
 
 def test_validation_errors_are_keyed_by_field_with_the_apis_messages() -> None:

@@ -71,6 +71,37 @@ async def test_sign_in_and_add_a_webhook_through_the_modal(
     await screenshot(page, "dashboard-webhooks-list")
 
 
+async def test_the_form_offers_standard_webhooks_with_a_whsec_token(
+    page: Page, admin_api: httpx.AsyncClient
+) -> None:
+    tenant = await make_tenant(admin_api, "Standard Signers")
+    await sign_in(page, tenant.key)
+    await page.get_by_role("link", name="Add webhook", exact=True).click()
+    dialog = page.get_by_role("dialog", name="Add webhook")
+    scheme = dialog.get_by_label("Signature")
+    await expect(scheme).to_have_value("hookwire")  # the seed's Webhook-Signature by default
+    await scheme.select_option("standard")
+    await dialog.get_by_label("Name").fill("Svix-style receiver")
+    await dialog.get_by_label("URL").fill("https://std.example.com/hooks")
+    await dialog.get_by_label("Token").fill("our-own-shared-secret-2024")
+    await dialog.get_by_text("All events").click()
+    await dialog.get_by_role("button", name="Add webhook").click()
+    await expect(page.get_by_role("heading", name="Svix-style receiver")).to_be_visible()
+    await expect(page.locator(".settings-grid")).to_contain_text("Standard Webhooks")
+    shown = await page.locator("#webhook-token").input_value()
+    assert shown.startswith("whsec_"), shown
+
+    # The edit form shows the scheme chosen, and keeps it when saved unchanged.
+    await page.get_by_role("button", name="Edit").click()
+    edit = page.get_by_role("dialog", name="Edit webhook")
+    await expect(edit.get_by_label("Signature")).to_have_value("standard")
+    await edit.get_by_role("button", name="Save").click()
+    await expect(page.get_by_text("Webhook saved.")).to_be_visible()
+    [listed] = (await admin_api.get(f"/v1/tenants/{tenant.id}/webhooks")).json()["data"]
+    hook = (await admin_api.get(f"/v1/tenants/{tenant.id}/webhooks/{listed['id']}")).json()
+    assert (hook["signatureScheme"], hook["token"]) == ("standard", shown)
+
+
 async def test_a_bad_url_is_shown_beside_the_field_and_nothing_is_saved(
     page: Page, admin_api: httpx.AsyncClient
 ) -> None:

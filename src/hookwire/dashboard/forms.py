@@ -47,6 +47,10 @@ def webhook_fields(form: FormData, *, with_token: bool) -> dict[str, Any]:
         "events": chosen_events(form),
         "active": checked(form, "active"),
     }
+    # Only when the form has the field: a form without it (an older page still
+    # open) must not switch a Standard Webhooks webhook back to the default.
+    if text(form, "signature_scheme"):
+        fields["signature_scheme"] = text(form, "signature_scheme")
     if with_token:
         # Left empty, the token is generated, as when the API's `token` is omitted.
         fields["token"] = text(form, "token").strip() or None

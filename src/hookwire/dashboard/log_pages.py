@@ -149,6 +149,7 @@ async def render_webhook_page(
                 "url": webhook.url,
                 "events": webhook.events,
                 "active": webhook.active,
+                "signature_scheme": webhook.signature_scheme,
             },
             "errors": edit_errors or {},
             "catalogue": catalogue,

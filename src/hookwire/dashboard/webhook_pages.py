@@ -44,6 +44,7 @@ def new_webhook_values(services: Services) -> dict[str, Any]:
         "token": services.webhooks.new_token(),
         "events": [],
         "active": True,
+        "signature_scheme": "hookwire",  # the seed's Webhook-Signature
     }
 
 

@@ -12,7 +12,7 @@ from hookwire.errors import FieldError, Invalid
 from hookwire.records import Page, Webhook
 from hookwire.service.catalog import Catalog
 from hookwire.service.inputs import MAX_PAGE_LIMIT, WebhookCreate, WebhookUpdate
-from hookwire.signing import generate_token
+from hookwire.signing import generate_token, standard_secret
 from hookwire.storage import Storage
 from hookwire.storage.base import utcnow
 
@@ -54,7 +54,8 @@ class Webhooks:
         """Register a webhook; without a token, one is generated for its signature scheme."""
         await self._check(new.url, new.events)
         fields: dict[str, Any] = new.model_dump()
-        fields["token"] = new.token or self.new_token(new.signature_scheme)
+        scheme = new.signature_scheme
+        fields["token"] = _in_form(scheme, new.token) if new.token else self.new_token(scheme)
         return await self._storage.create_webhook(tenant_id, fields)
 
     async def names(self, tenant_id: str) -> dict[str, str]:
@@ -99,6 +100,16 @@ class Webhooks:
             current = await self._storage.get_webhook(tenant_id, webhook_id)
             if values["active"] == current.active:
                 del values["active"]
+        if "token" in values or "signature_scheme" in values:
+            # The token in the form of the scheme it will sign with (a new
+            # token, or the current one when the scheme changes).
+            scheme, token = values.get("signature_scheme"), values.get("token")
+            if scheme is None or token is None:
+                current = await self._storage.get_webhook(tenant_id, webhook_id)
+                scheme, token = scheme or current.signature_scheme, token or current.token
+            converted = _in_form(scheme, token)
+            if "token" in values or converted != token:
+                values["token"] = converted
         if not values:
             return await self._storage.get_webhook(tenant_id, webhook_id)
         return await self._storage.update_webhook(tenant_id, webhook_id, values)
@@ -153,3 +164,15 @@ class Webhooks:
     ) -> Page[Webhook]:
         """A page of the tenant's webhooks, in creation order."""
         return await self._storage.list_webhooks(tenant_id, limit, cursor)
+
+
+def _in_form(scheme: SignatureScheme | str, token: str) -> str:
+    """``token`` as ``scheme``'s verifiers take it.
+
+    A Standard Webhooks receiver passes the secret to its library as given
+    (``standardwebhooks``, ``svix``), which accepts only ``whsec_<base64>``.
+    A token chosen in another form is stored as the ``whsec_`` form of the same
+    bytes: the signing key, and so every signature, stays the same, and the
+    token shown is one those libraries accept.
+    """
+    return standard_secret(token) if scheme == SignatureScheme.STANDARD else token
