@@ -157,11 +157,14 @@ async def test_recover_failed_since_resends_every_failed_delivery(
 
         receiver.default = ok(200)
         await page.get_by_text("Recover failed deliveries").click()
+        await expect(page.locator(".recover-form .hint")).to_contain_text(
+            "Deliveries still retrying are not counted"
+        )
         await expect(page.get_by_label("Recover failed since")).not_to_have_value("")
         await page.get_by_role("button", name="Recover failed since").click()
-        await expect(
-            page.get_by_text("2 failed or skipped deliveries queued again.")
-        ).to_be_visible()
+        notice = page.get_by_text("2 failed or skipped deliveries queued again.")
+        await expect(notice).to_be_visible()
+        await expect(notice).to_contain_text("still retrying are not counted")
         await expect(log_rows(page).locator("td[data-label=Status]", has_text="200")).to_have_count(
             2, timeout=DELIVERY_TIMEOUT_MS
         )

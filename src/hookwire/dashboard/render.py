@@ -59,7 +59,10 @@ NOTICES = {
     "reactivated": "Webhook re-activated: it receives new events again.",
     "test-sent": "Test event queued. Its delivery appears in the event log below.",
     "resent": "Delivery queued again. Its new attempt appears in the event log.",
-    "recovered": "{n} failed or skipped deliver{ies} queued again.",
+    "recovered": (
+        "{n} failed or skipped deliver{ies} queued again. Deliveries still retrying "
+        "are not counted: they go out on their schedule."
+    ),
     "triggered": "Event accepted; it goes to {n} webhook{s}.",
     "event-type-created": "Event type added to the catalogue.",
     "event-type-updated": "Event type saved.",
