@@ -40,6 +40,13 @@ async def test_a_triggered_event_shows_in_the_log_with_its_status_and_times(
         await expect(page.locator("#events-table")).to_contain_text(
             "Succeeded", timeout=DELIVERY_TIMEOUT_MS
         )
+        # Each event shows its payload on demand, beside links to its deliveries.
+        first_event = page.locator("#events-table tbody tr").first
+        await first_event.get_by_text("Payload").click()
+        await expect(first_event.locator("details.payload pre")).to_contain_text(
+            '"key": "D08B53-C564F8-463EA5"'
+        )
+        await expect(first_event.get_by_role("link", name="License mailer")).to_be_visible()
 
         await page.goto(f"/t/{tenant.id}/webhooks/{hook['id']}")
         row = log_rows(page).first

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import urlencode
 
@@ -20,6 +21,7 @@ from hookwire.dashboard.render import (
 )
 from hookwire.dashboard.session import TenantViewDep, services_of
 from hookwire.errors import Invalid
+from hookwire.payload import payload_data
 from hookwire.service.inputs import EventCreate, parse_input
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
@@ -37,6 +39,11 @@ async def _events_context(request: Request, tenant_id: str) -> dict[str, Any]:
     filters = {"event": event_type} if event_type else {}
     return {
         "events": page.items,
+        # Each event's data as sent in its body, for the row's Payload disclosure.
+        "payloads": {
+            e.id: json.dumps(payload_data(e.payload), indent=2, ensure_ascii=False)
+            for e in page.items
+        },
         "names": await services.webhooks.names(tenant_id),
         "page_url": page_url,
         "self_url": page_url + ("?" + urlencode({**filters, "cursor": cursor}) if cursor else ""),
