@@ -13,7 +13,7 @@ from hookwire import __version__
 from hookwire.api import admin, deliveries, events, system, webhooks
 from hookwire.api.docs import mount_docs
 from hookwire.api.limits import BodySizeLimit, PrintableAddress
-from hookwire.api.middleware import ErrorAnswers, NoSniff
+from hookwire.api.middleware import Answers
 from hookwire.api.openapi import operation_id, problem_openapi
 from hookwire.api.problems import install_problem_handlers
 from hookwire.bootstrap import (
@@ -86,6 +86,5 @@ def create_app(settings: Settings, storage: Storage | None = None) -> FastAPI:
     mount_dashboard(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(PrintableAddress)
-    app.add_middleware(NoSniff)
-    app.add_middleware(ErrorAnswers)  # outermost: it answers for everything inside
+    app.add_middleware(Answers)  # outermost: nosniff and problem+json for everything inside
     return app
