@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,8 @@ import httpx
 import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, Page, ViewportSize, async_playwright, expect
+
+from tests.faults import free_port
 
 CHROMIUM = Path(os.environ.get("HOOKWIRE_TEST_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -62,13 +63,6 @@ class Server:
     log_path: Path
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _wait_ready(server: Server, process: subprocess.Popen[bytes]) -> None:
     """Poll /readyz until it answers 200, the process dies, or the deadline passes."""
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
@@ -92,7 +86,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     cannot see each other's webhooks, and starting a server takes seconds.
     """
     data_dir = tmp_path_factory.mktemp("hookwire-serve")
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "HOOKWIRE_HOST": "127.0.0.1",

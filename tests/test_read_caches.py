@@ -23,7 +23,8 @@ from hookwire.service.inputs import (
     TenantCreate,
 )
 from tests.conftest import ADMIN_KEY, SECRET_KEY, postgresql_only
-from tests.test_serve import free_port, serve, wait_until
+from tests.faults import free_port
+from tests.test_serve import serve, wait_until
 
 # --- the cache itself --------------------------------------------------------
 

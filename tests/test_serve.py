@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,16 +14,11 @@ from pathlib import Path
 
 import httpx
 
+from tests.faults import free_port
+
 HOOKWIRE = str(Path(sys.executable).parent / "hookwire")
 START_DEADLINE_SECONDS = 30.0
 KEY_PATTERN = re.compile(r"hw_admin_[A-Za-z0-9_-]{20,}")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def wait_until(condition: object, what: str, deadline: float = START_DEADLINE_SECONDS) -> None:
