@@ -51,6 +51,62 @@ _d = t.deliveries
 _PENDING = _d.c.state == sa.literal_column("'pending'")
 
 
+# Every claim runs the statements below: built once, with values bound per
+# claim, instead of building the statement objects again on the worker's hot
+# path (as storage/accept.py does for accepting events).
+def _due_query(excluding: bool) -> sa.Select[Any]:
+    """The due deliveries, oldest first; ``excluding``: not of the webhooks bound as
+    ``exclude``."""
+    query = (
+        sa.select(
+            _d.c.id,
+            _d.c.tenant_id,
+            _d.c.event_id,
+            _d.c.webhook_id,
+            _d.c.event_type,
+            _d.c.attempts,
+            _d.c.next_trigger,
+            _d.c.retry_reason,
+            _d.c.lease_owner,
+        )
+        .where(_PENDING, _d.c.next_attempt_at <= sa.bindparam("now"))
+        .order_by(_d.c.next_attempt_at)
+        .limit(sa.bindparam("scan"))
+    )
+    if excluding:
+        query = query.where(_d.c.webhook_id.not_in(sa.bindparam("exclude", expanding=True)))
+    return query
+
+
+# Leased deliveries per webhook: all of them, and the claiming worker's.
+_LEASED = (
+    sa.select(
+        _d.c.webhook_id,
+        sa.func.count(),
+        sa.func.count().filter(_d.c.lease_owner == sa.bindparam("worker")),
+    )
+    .where(
+        _d.c.webhook_id.in_(sa.bindparam("webhooks", expanding=True)),
+        _PENDING,
+        _d.c.lease_owner.is_not(None),
+        _d.c.next_attempt_at > sa.bindparam("now"),
+    )
+    .group_by(_d.c.webhook_id)
+)
+_NEXT_STARTS = sa.select(t.webhook_pacing.c.webhook_id, t.webhook_pacing.c.next_start_at).where(
+    t.webhook_pacing.c.webhook_id.in_(sa.bindparam("webhooks", expanding=True))
+)
+# The body and the webhook version of each claimed delivery.
+_PAYLOADS = (
+    sa.select(_d.c.id, t.events.c.payload, t.webhooks.c.version)
+    .join(
+        t.events,
+        sa.and_(t.events.c.tenant_id == _d.c.tenant_id, t.events.c.id == _d.c.event_id),
+    )
+    .join(t.webhooks, t.webhooks.c.id == _d.c.webhook_id)
+    .where(_d.c.id.in_(sa.bindparam("ids", expanding=True)))
+)
+
 _LEASE = (
     _d.update()
     .where(_d.c.id == sa.bindparam("b_id"), _PENDING)
@@ -144,28 +200,20 @@ class ClaimStore(LogStore):
         async with self.write() as conn:
             return set((await conn.execute(statement)).scalars())
 
+    @functools.cached_property
+    def _due(self) -> tuple[sa.Select[Any], sa.Select[Any]]:
+        """The due-deliveries query as this database locks it: all, and excluding some."""
+        return self.dialect.claim_rows(_due_query(False)), self.dialect.claim_rows(_due_query(True))
+
     async def _candidates(
         self, conn: AsyncConnection, now: datetime, scan: int, exclude: Collection[str]
     ) -> list[_Candidate]:
-        query = (
-            sa.select(
-                _d.c.id,
-                _d.c.tenant_id,
-                _d.c.event_id,
-                _d.c.webhook_id,
-                _d.c.event_type,
-                _d.c.attempts,
-                _d.c.next_trigger,
-                _d.c.retry_reason,
-                _d.c.lease_owner,
-            )
-            .where(_PENDING, _d.c.next_attempt_at <= now)
-            .order_by(_d.c.next_attempt_at)
-            .limit(scan)
-        )
+        every, excluding = self._due
+        values: dict[str, Any] = {"now": now, "scan": scan}
         if exclude:
-            query = query.where(_d.c.webhook_id.not_in(list(exclude)))
-        return [_Candidate(*row) for row in await conn.execute(self.dialect.claim_rows(query))]
+            values["exclude"] = list(exclude)
+        rows = await conn.execute(excluding if exclude else every, values)
+        return [_Candidate(*row) for row in rows]
 
     async def _lock_webhooks(
         self, conn: AsyncConnection, webhook_ids: set[str]
@@ -192,29 +240,15 @@ class ClaimStore(LogStore):
         rate-limited ones may start next."""
         if not limits:
             return {}, {}, {}
-        leased = (
-            sa.select(
-                _d.c.webhook_id,
-                sa.func.count(),
-                sa.func.count().filter(_d.c.lease_owner == worker_id),
-            )
-            .where(
-                _d.c.webhook_id.in_(sorted(limits)),
-                _PENDING,
-                _d.c.lease_owner.is_not(None),
-                _d.c.next_attempt_at > now,
-            )
-            .group_by(_d.c.webhook_id)
-        )
-        rows = (await conn.execute(leased)).all()
+        values = {"webhooks": sorted(limits), "worker": worker_id, "now": now}
+        rows = (await conn.execute(_LEASED, values)).all()
         in_flight = {webhook_id: int(n) for webhook_id, n, _ in rows}
         mine = {webhook_id: int(n) for webhook_id, _, n in rows}
         paced = sorted(w for w, lim in limits.items() if lim.rate_limit is not None)
         next_starts: dict[str, datetime] = {}
         if paced:
-            p = t.webhook_pacing
-            query = sa.select(p.c.webhook_id, p.c.next_start_at).where(p.c.webhook_id.in_(paced))
-            next_starts = {webhook_id: at for webhook_id, at in await conn.execute(query)}
+            starts = await conn.execute(_NEXT_STARTS, {"webhooks": paced})
+            next_starts = {webhook_id: at for webhook_id, at in starts}
         return in_flight, mine, next_starts
 
     @functools.cached_property
@@ -268,14 +302,8 @@ class ClaimStore(LogStore):
         self, conn: AsyncConnection, delivery_ids: Sequence[str]
     ) -> dict[str, tuple[bytes, int]]:
         """The body and the webhook version of each claimed delivery."""
-        e, w = t.events, t.webhooks
-        query = (
-            sa.select(_d.c.id, e.c.payload, w.c.version)
-            .join(e, sa.and_(e.c.tenant_id == _d.c.tenant_id, e.c.id == _d.c.event_id))
-            .join(w, w.c.id == _d.c.webhook_id)
-            .where(_d.c.id.in_(list(delivery_ids)))
-        )
-        return {row.id: (bytes(row.payload), row.version) for row in await conn.execute(query)}
+        rows = await conn.execute(_PAYLOADS, {"ids": list(delivery_ids)})
+        return {row.id: (bytes(row.payload), row.version) for row in rows}
 
     async def _save_next_starts(self, conn: AsyncConnection, starts: dict[str, datetime]) -> None:
         p = t.webhook_pacing
