@@ -45,9 +45,6 @@ class Services:
         returns at once, as this process is the only one that changes its file)."""
         await self._storage.listen(_ignore, self._changed, self._forget_all)
 
-    def close(self) -> None:
-        self._storage.signals.remove_change_listener(self._changed)
-
     def _changed(self, kind: str, ident: str) -> None:
         self.auth.changed(kind, ident)
         self.catalog.changed(kind, ident)

@@ -45,22 +45,15 @@ _CANDIDATE_COLUMNS = (
     _W.c.active,
     _W.c.created_at,
 )
-_ORDER = (_W.c.created_at, _W.c.id)
 # A tenant's webhooks an event may go to: enabled, or suspended (which get a
 # skipped delivery that can be recovered).
-_TENANTS_WEBHOOKS = (
-    sa.select(*_CANDIDATE_COLUMNS)
-    .where(
-        _W.c.tenant_id.in_(sa.bindparam("tenants", expanding=True)),
-        sa.or_(_W.c.active.is_(True), _W.c.status == "suspended"),
-    )
-    .order_by(*_ORDER)
+_TENANTS_WEBHOOKS = sa.select(*_CANDIDATE_COLUMNS).where(
+    _W.c.tenant_id.in_(sa.bindparam("tenants", expanding=True)),
+    sa.or_(_W.c.active.is_(True), _W.c.status == "suspended"),
 )
 # The one webhook of a test event, whatever its state.
-_SINGLE_WEBHOOKS = (
-    sa.select(*_CANDIDATE_COLUMNS)
-    .where(_W.c.id.in_(sa.bindparam("ids", expanding=True)))
-    .order_by(*_ORDER)
+_SINGLE_WEBHOOKS = sa.select(*_CANDIDATE_COLUMNS).where(
+    _W.c.id.in_(sa.bindparam("ids", expanding=True))
 )
 _INSERT_EVENTS = t.events.insert()
 _INSERT_DELIVERIES = t.deliveries.insert()
@@ -234,6 +227,7 @@ class AcceptStore(EventStore):
             for hook in await conn.execute(_SINGLE_WEBHOOKS, {"ids": singles}):
                 hooks[hook.id] = hook
         by_tenant: dict[str, list[sa.Row[Any]]] = {}
+        # In creation order, whichever statement found them: sorted once, here.
         for hook in sorted(hooks.values(), key=lambda h: (h.created_at, h.id)):
             by_tenant.setdefault(hook.tenant_id, []).append(hook)
         return by_tenant
