@@ -72,7 +72,7 @@ def validation_errors(
     answers = []
     for err in exc.errors():
         loc = tuple(err.get("loc", ()))
-        if err.get("type") == "json_invalid" and loc[:1] == ("body",):
+        if err.get("type") == "json_invalid":  # only FastAPI parses JSON text
             answers.append({"field": "body", "message": _json_syntax(err, exc.body)})
         elif loc == ("body",) and not _is_json(content_type):
             shown = f"`{content_type}`" if content_type else "none"

@@ -135,9 +135,7 @@ def error_message(error: Mapping[str, Any]) -> str:
     message = str(error.get("msg", "invalid value")).removeprefix(_PYDANTIC_VALUE_ERROR)
     kind = error.get("type")
     context = error.get("ctx") or {}
-    if kind == "json_invalid":
-        message = "the body is not valid JSON: " + str(context.get("error", ""))
-    elif kind == "string_pattern_mismatch":
+    if kind == "string_pattern_mismatch":
         pattern = str(context.get("pattern", ""))
         message = "must be " + PATTERN_RULES.get(pattern, "in the documented form (see /docs)")
     return message
