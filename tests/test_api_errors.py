@@ -135,7 +135,7 @@ async def test_openapi_describes_every_route(api: httpx.AsyncClient) -> None:
     create = paths["/v1/tenants/{tenant_id}/webhooks"]["post"]
     assert "requestBody" in create
     assert create["responses"]["201"]["content"]["application/json"]["schema"]
-    assert "WebhookPublic" in spec["components"]["schemas"]
+    assert "Webhook" in spec["components"]["schemas"]
     assert ADMIN_KEY not in str(spec)
 
 

@@ -6,14 +6,16 @@ from fastapi import APIRouter, Response
 
 from hookwire.api.deps import AdminDep, Cursor, Limit, ServicesDep
 from hookwire.api.models import (
+    ApiKey,
     ApiKeyCreated,
-    ApiKeyPublic,
-    EventTypePublic,
-    ListResponse,
-    TenantPublic,
+    ApiKeyList,
+    EventType,
+    EventTypeList,
+    Tenant,
+    TenantList,
     public,
 )
-from hookwire.records import EventType
+from hookwire.records import EventType as EventTypeRecord
 from hookwire.service.inputs import (
     ApiKeyCreate,
     EventTypeCreate,
@@ -25,14 +27,12 @@ from hookwire.service.inputs import (
 router = APIRouter(prefix="/v1")
 
 
-def _event_type(record: EventType) -> EventTypePublic:
-    return public(EventTypePublic, record, schema_=record.schema)
+def _event_type(record: EventTypeRecord) -> EventType:
+    return public(EventType, record, schema_=record.schema)
 
 
 @router.post("/event-types", status_code=201, tags=["event types"])
-async def create_event_type(
-    body: EventTypeCreate, services: ServicesDep, _: AdminDep
-) -> EventTypePublic:
+async def create_event_type(body: EventTypeCreate, services: ServicesDep, _: AdminDep) -> EventType:
     """Add an event type to the catalogue."""
     return _event_type(await services.catalog.create(body))
 
@@ -40,14 +40,14 @@ async def create_event_type(
 @router.get("/event-types", tags=["event types"])
 async def list_event_types(
     services: ServicesDep, _: AdminDep, limit: Limit = None, cursor: Cursor = None
-) -> ListResponse[EventTypePublic]:
+) -> EventTypeList:
     """The catalogue, by name."""
     page = await services.catalog.list(limit, cursor)
-    return ListResponse(data=[_event_type(e) for e in page.items], next_cursor=page.next_cursor)
+    return EventTypeList(data=[_event_type(e) for e in page.items], next_cursor=page.next_cursor)
 
 
 @router.get("/event-types/{name}", tags=["event types"])
-async def get_event_type(name: str, services: ServicesDep, _: AdminDep) -> EventTypePublic:
+async def get_event_type(name: str, services: ServicesDep, _: AdminDep) -> EventType:
     """One event type."""
     return _event_type(await services.catalog.get(name))
 
@@ -55,7 +55,7 @@ async def get_event_type(name: str, services: ServicesDep, _: AdminDep) -> Event
 @router.patch("/event-types/{name}", tags=["event types"])
 async def update_event_type(
     name: str, body: EventTypeUpdate, services: ServicesDep, _: AdminDep
-) -> EventTypePublic:
+) -> EventType:
     """Change an event type's description or schema (`schema: null` removes it)."""
     return _event_type(await services.catalog.update(name, body))
 
@@ -68,34 +68,32 @@ async def delete_event_type(name: str, services: ServicesDep, _: AdminDep) -> Re
 
 
 @router.post("/tenants", status_code=201, tags=["tenants"])
-async def create_tenant(body: TenantCreate, services: ServicesDep, _: AdminDep) -> TenantPublic:
+async def create_tenant(body: TenantCreate, services: ServicesDep, _: AdminDep) -> Tenant:
     """Create a tenant (a customer account of the platform)."""
-    return public(TenantPublic, await services.tenants.create(body))
+    return public(Tenant, await services.tenants.create(body))
 
 
 @router.get("/tenants", tags=["tenants"])
 async def list_tenants(
     services: ServicesDep, _: AdminDep, limit: Limit = None, cursor: Cursor = None
-) -> ListResponse[TenantPublic]:
+) -> TenantList:
     """Tenants in creation order."""
     page = await services.tenants.list(limit, cursor)
-    return ListResponse(
-        data=[public(TenantPublic, t) for t in page.items], next_cursor=page.next_cursor
-    )
+    return TenantList(data=[public(Tenant, t) for t in page.items], next_cursor=page.next_cursor)
 
 
 @router.get("/tenants/{tenant_id}", tags=["tenants"])
-async def get_tenant(tenant_id: str, services: ServicesDep, _: AdminDep) -> TenantPublic:
+async def get_tenant(tenant_id: str, services: ServicesDep, _: AdminDep) -> Tenant:
     """One tenant."""
-    return public(TenantPublic, await services.tenants.get(tenant_id))
+    return public(Tenant, await services.tenants.get(tenant_id))
 
 
 @router.patch("/tenants/{tenant_id}", tags=["tenants"])
 async def update_tenant(
     tenant_id: str, body: TenantUpdate, services: ServicesDep, _: AdminDep
-) -> TenantPublic:
+) -> Tenant:
     """Rename a tenant."""
-    return public(TenantPublic, await services.tenants.update(tenant_id, body))
+    return public(Tenant, await services.tenants.update(tenant_id, body))
 
 
 @router.delete("/tenants/{tenant_id}", status_code=204, tags=["tenants"])
@@ -117,12 +115,10 @@ async def create_api_key(
 @router.get("/tenants/{tenant_id}/api-keys", tags=["tenants"])
 async def list_api_keys(
     tenant_id: str, services: ServicesDep, _: AdminDep, limit: Limit = None, cursor: Cursor = None
-) -> ListResponse[ApiKeyPublic]:
+) -> ApiKeyList:
     """A tenant's keys in creation order: name, prefix and use, never the keys themselves."""
     page = await services.tenants.list_keys(tenant_id, limit, cursor)
-    return ListResponse(
-        data=[public(ApiKeyPublic, k) for k in page.items], next_cursor=page.next_cursor
-    )
+    return ApiKeyList(data=[public(ApiKey, k) for k in page.items], next_cursor=page.next_cursor)
 
 
 @router.delete("/tenants/{tenant_id}/api-keys/{key_id}", status_code=204, tags=["tenants"])

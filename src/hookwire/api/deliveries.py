@@ -9,23 +9,23 @@ from fastapi import APIRouter, Query
 from hookwire.api.deps import Cursor, Limit, ServicesDep, Since, TenantDep, Until
 from hookwire.api.events import delivery_public, event_public
 from hookwire.api.models import (
+    Delivery,
     DeliveryDetail,
-    DeliveryPublic,
-    EventPublic,
-    ListResponse,
-    LogEntryPublic,
+    Event,
+    LogEntry,
+    LogEntryList,
     RecoverResult,
     public,
 )
-from hookwire.records import LogEntry
+from hookwire.records import LogEntry as LogEntryRecord
 from hookwire.service.deliveries import LogFilter
 from hookwire.service.inputs import RecoverRequest
 
 router = APIRouter(prefix="/v1/tenants/{tenant_id}", tags=["event log"])
 
 
-def log_entry_public(record: LogEntry) -> LogEntryPublic:
-    return public(LogEntryPublic, record, event=record.event_type)
+def log_entry_public(record: LogEntryRecord) -> LogEntry:
+    return public(LogEntry, record, event=record.event_type)
 
 
 @router.get("/webhooks/{webhook_id}/logs")
@@ -42,13 +42,13 @@ async def list_webhook_logs(
     success: Annotated[bool | None, Query(description="Only successes, or failures.")] = None,
     since: Since = None,
     until: Until = None,
-) -> ListResponse[LogEntryPublic]:
+) -> LogEntryList:
     """The webhook's event log, newest first: one entry per request."""
     filters = LogFilter(
         event_type=event, status_code=status_code, success=success, since=since, until=until
     )
     page = await services.deliveries.webhook_log(tenant_id, webhook_id, filters, limit, cursor)
-    return ListResponse(
+    return LogEntryList(
         data=[log_entry_public(e) for e in page.items], next_cursor=page.next_cursor
     )
 
@@ -70,15 +70,13 @@ async def get_delivery(
 @router.post("/deliveries/{delivery_id}/resend", status_code=202)
 async def resend_delivery(
     tenant_id: TenantDep, delivery_id: str, services: ServicesDep
-) -> DeliveryPublic:
+) -> Delivery:
     """Send this delivery again now, whatever its state."""
     return delivery_public(await services.deliveries.resend(tenant_id, delivery_id))
 
 
 @router.post("/webhooks/{webhook_id}/test", status_code=202)
-async def send_test_event(
-    tenant_id: TenantDep, webhook_id: str, services: ServicesDep
-) -> EventPublic:
+async def send_test_event(tenant_id: TenantDep, webhook_id: str, services: ServicesDep) -> Event:
     """Send a `webhook.test` event to this webhook alone, whatever it subscribes to."""
     return event_public(await services.events.send_test(tenant_id, webhook_id))
 

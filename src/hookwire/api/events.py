@@ -7,21 +7,22 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request, Response
 
 from hookwire.api.deps import Cursor, Limit, ServicesDep, TenantDep, get_services
-from hookwire.api.models import DeliveryPublic, EventAccepted, EventPublic, ListResponse, public
+from hookwire.api.models import Delivery, Event, EventAccepted, EventList, public
 from hookwire.payload import payload_data
-from hookwire.records import Delivery, Event
+from hookwire.records import Delivery as DeliveryRecord
+from hookwire.records import Event as EventRecord
 from hookwire.service.inputs import CLIENT_ID_PATTERN, MAX_CLIENT_ID_CHARS, EventCreate
 
 router = APIRouter(prefix="/v1/tenants/{tenant_id}/events", tags=["events"])
 
 
-def delivery_public(record: Delivery) -> DeliveryPublic:
-    return public(DeliveryPublic, record, event=record.event_type)
+def delivery_public(record: DeliveryRecord) -> Delivery:
+    return public(Delivery, record, event=record.event_type)
 
 
-def event_public(record: Event) -> EventPublic:
+def event_public(record: EventRecord) -> Event:
     return public(
-        EventPublic,
+        Event,
         record,
         event=record.event_type,
         data=payload_data(record.payload),
@@ -72,13 +73,13 @@ async def list_events(
     limit: Limit = None,
     cursor: Cursor = None,
     event: Annotated[str | None, Query(description="Only events of this type.")] = None,
-) -> ListResponse[EventPublic]:
+) -> EventList:
     """The tenant's events, newest first, with each delivery's state."""
     page = await services.events.list(tenant_id, limit, cursor, event)
-    return ListResponse(data=[event_public(e) for e in page.items], next_cursor=page.next_cursor)
+    return EventList(data=[event_public(e) for e in page.items], next_cursor=page.next_cursor)
 
 
 @router.get("/{event_id}")
-async def get_event(tenant_id: TenantDep, event_id: str, services: ServicesDep) -> EventPublic:
+async def get_event(tenant_id: TenantDep, event_id: str, services: ServicesDep) -> Event:
     """One event with its deliveries."""
     return event_public(await services.events.get(tenant_id, event_id))

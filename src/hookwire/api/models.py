@@ -1,8 +1,15 @@
-"""Response bodies, in families (``XPublic``, ``ListResponse``…); requests are the service's.
+"""Response bodies; requests are the service's.
 
 JSON is camelCase; Python attributes are snake_case. Request bodies are the
 service's input models (:mod:`hookwire.service.inputs`), so the API and the
 dashboard validate with the same rules.
+
+The class names are the schema names of /openapi.json, and so the names of a
+client generated from it: short nouns (``Webhook``, ``Delivery``), never
+``…Public``. They meet the records' names (:mod:`hookwire.records`), which the
+routes import under an alias (``WebhookRecord``). Each list has its own class
+(``WebhookList``), because a parametrised generic would be named
+``ListResponse_Webhook_``.
 """
 
 from __future__ import annotations
@@ -27,11 +34,13 @@ def public(model: type[P], record: object, **values: Any) -> P:
 
 
 class ListResponse(Model, Generic[T]):
+    """A page of a list; the lists below name it for what they hold."""
+
     data: list[T]
-    next_cursor: str | None
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null: last.")
 
 
-class EventTypePublic(Model):
+class EventType(Model):
     name: str
     description: str
     schema_: dict[str, Any] | None = Field(None, alias="schema")
@@ -39,14 +48,14 @@ class EventTypePublic(Model):
     updated_at: datetime
 
 
-class TenantPublic(Model):
+class Tenant(Model):
     id: str
     name: str
     created_at: datetime
     updated_at: datetime
 
 
-class ApiKeyPublic(Model):
+class ApiKey(Model):
     id: str
     tenant_id: str | None
     name: str
@@ -62,11 +71,11 @@ class ApiKeyPublic(Model):
     )
 
 
-class ApiKeyCreated(ApiKeyPublic):
+class ApiKeyCreated(ApiKey):
     key: str = Field(description="The key itself; shown only in this answer, never again.")
 
 
-class WebhookPublic(Model):
+class Webhook(Model):
     id: str
     tenant_id: str
     name: str
@@ -88,7 +97,7 @@ class WebhookPublic(Model):
     updated_at: datetime
 
 
-class DeliveryPublic(Model):
+class Delivery(Model):
     id: str
     event_id: str
     webhook_id: str
@@ -111,15 +120,15 @@ class EventAccepted(Model):
     )
 
 
-class EventPublic(Model):
+class Event(Model):
     id: str
     event: str
     data: dict[str, Any]
     triggered_at: datetime
-    deliveries: list[DeliveryPublic]
+    deliveries: list[Delivery]
 
 
-class LogEntryPublic(Model):
+class LogEntry(Model):
     """One HTTP request of a delivery, as the event log shows it."""
 
     id: str
@@ -141,9 +150,33 @@ class LogEntryPublic(Model):
     response_body: str | None = Field(description="The first 4 KiB of the answer.")
 
 
-class DeliveryDetail(DeliveryPublic):
-    logs: list[LogEntryPublic] = Field(description="Every request of this delivery, oldest first.")
+class DeliveryDetail(Delivery):
+    logs: list[LogEntry] = Field(description="Every request of this delivery, oldest first.")
 
 
 class RecoverResult(Model):
     deliveries: int = Field(description="How many deliveries were queued again.")
+
+
+class EventTypeList(ListResponse[EventType]):
+    """A page of the event catalogue."""
+
+
+class TenantList(ListResponse[Tenant]):
+    """A page of tenants."""
+
+
+class ApiKeyList(ListResponse[ApiKey]):
+    """A page of a tenant's API keys."""
+
+
+class WebhookList(ListResponse[Webhook]):
+    """A page of webhooks."""
+
+
+class EventList(ListResponse[Event]):
+    """A page of events."""
+
+
+class LogEntryList(ListResponse[LogEntry]):
+    """A page of a webhook's event log."""

@@ -36,7 +36,7 @@ class FieldError(BaseModel):
     message: str
 
 
-class ProblemDetail(BaseModel):
+class Problem(BaseModel):
     """RFC 9457 problem details, as every error of hookwire's is answered."""
 
     type: str
@@ -62,17 +62,16 @@ def problem_openapi(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema is not None:
         return app.openapi_schema
     schema = get_openapi(
-        title=app.title, version=app.version, summary=app.summary, routes=app.routes
+        title=app.title,
+        version=app.version,
+        summary=app.summary,
+        routes=app.routes,
+        # One schema per model, named as the class: never `Webhook-Input` beside `Webhook-Output`.
+        separate_input_output_schemas=False,
     )
     components = schema.setdefault("components", {}).setdefault("schemas", {})
-    for name, definition in (
-        ProblemDetail.model_json_schema(ref_template="#/components/schemas/{model}")
-        .pop("$defs", {})
-        .items()
-    ):
-        components[name] = definition
-    problem = ProblemDetail.model_json_schema(ref_template="#/components/schemas/{model}")
-    problem.pop("$defs", None)
+    problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    components.update(problem.pop("$defs", {}))
     components["Problem"] = problem
     for path, operations in schema.get("paths", {}).items():
         for method, operation in operations.items():

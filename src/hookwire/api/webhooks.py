@@ -5,20 +5,20 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from hookwire.api.deps import Cursor, Limit, ServicesDep, TenantDep
-from hookwire.api.models import ListResponse, WebhookPublic, public
+from hookwire.api.models import Webhook, WebhookList, public
 from hookwire.masking import mask_headers, mask_token
-from hookwire.records import Webhook
+from hookwire.records import Webhook as WebhookRecord
 from hookwire.service.inputs import WebhookCreate, WebhookUpdate
 
 router = APIRouter(prefix="/v1/tenants/{tenant_id}/webhooks", tags=["webhooks"])
 
 
-def webhook_public(record: Webhook, *, full_token: bool) -> WebhookPublic:
+def webhook_public(record: WebhookRecord, *, full_token: bool) -> Webhook:
     """The webhook as the API shows it; lists (``full_token=False``) mask its secrets."""
     if full_token:
-        return public(WebhookPublic, record)
+        return public(Webhook, record)
     return public(
-        WebhookPublic,
+        Webhook,
         record,
         token=mask_token(record.token),
         headers=mask_headers(record.headers),
@@ -28,7 +28,7 @@ def webhook_public(record: Webhook, *, full_token: bool) -> WebhookPublic:
 @router.post("", status_code=201)
 async def create_webhook(
     tenant_id: TenantDep, body: WebhookCreate, services: ServicesDep
-) -> WebhookPublic:
+) -> Webhook:
     """Register a webhook. The token is generated when omitted and shown in full here."""
     return webhook_public(await services.webhooks.create(tenant_id, body), full_token=True)
 
@@ -36,19 +36,17 @@ async def create_webhook(
 @router.get("")
 async def list_webhooks(
     tenant_id: TenantDep, services: ServicesDep, limit: Limit = None, cursor: Cursor = None
-) -> ListResponse[WebhookPublic]:
+) -> WebhookList:
     """The tenant's webhooks in creation order; tokens are masked."""
     page = await services.webhooks.list(tenant_id, limit, cursor)
-    return ListResponse(
+    return WebhookList(
         data=[webhook_public(w, full_token=False) for w in page.items],
         next_cursor=page.next_cursor,
     )
 
 
 @router.get("/{webhook_id}")
-async def get_webhook(
-    tenant_id: TenantDep, webhook_id: str, services: ServicesDep
-) -> WebhookPublic:
+async def get_webhook(tenant_id: TenantDep, webhook_id: str, services: ServicesDep) -> Webhook:
     """One webhook, with its token."""
     return webhook_public(await services.webhooks.get(tenant_id, webhook_id), full_token=True)
 
@@ -56,7 +54,7 @@ async def get_webhook(
 @router.patch("/{webhook_id}")
 async def update_webhook(
     tenant_id: TenantDep, webhook_id: str, body: WebhookUpdate, services: ServicesDep
-) -> WebhookPublic:
+) -> Webhook:
     """Change some fields. Setting `active: true` on a suspended webhook re-activates it."""
     record = await services.webhooks.update(tenant_id, webhook_id, body)
     return webhook_public(record, full_token=True)
@@ -72,7 +70,7 @@ async def delete_webhook(tenant_id: TenantDep, webhook_id: str, services: Servic
 @router.post("/{webhook_id}/rotate-token")
 async def rotate_webhook_token(
     tenant_id: TenantDep, webhook_id: str, services: ServicesDep
-) -> WebhookPublic:
+) -> Webhook:
     """A new token; the old one keeps signing (beside the new) for the grace period."""
     record = await services.webhooks.rotate_token(tenant_id, webhook_id)
     return webhook_public(record, full_token=True)
