@@ -192,10 +192,11 @@ async def test_every_webhook_operation(hookwire: Hookwire) -> None:
         assert (await admin.get_webhook("acme", webhook.id)).token == rotated.token
 
         test = await admin.send_test_event("acme", webhook.id)
-        assert test.event == "webhook.test" and len(test.deliveries) == 1
+        assert (test.event, test.deliveries, test.hint) == ("webhook.test", 1, None)
+        [delivery] = (await admin.get_event("acme", test.id)).deliveries
         await hookwire.deliver()  # 500 on every attempt: failed
         assert len(receiver.requests) == 3
-        failed = await admin.get_delivery("acme", test.deliveries[0].id)
+        failed = await admin.get_delivery("acme", delivery.id)
         assert failed.state == "failed"
 
         since = datetime.now(UTC) - timedelta(hours=1)

@@ -129,8 +129,15 @@ async def test_a_test_event_goes_to_one_webhook_whatever_it_subscribes_to(
         await make_webhook(storage, other.url)
         r = await api.post(f"/v1/tenants/acme/webhooks/{webhook.id}/test")
         assert r.status_code == 202, r.text
-        assert r.json()["event"] == "webhook.test"
-        assert len(r.json()["deliveries"]) == 1
+        accepted = r.json()
+        assert set(accepted) == {"id", "event", "triggeredAt", "deliveries", "hint"}
+        assert (accepted["event"], accepted["deliveries"], accepted["hint"]) == (
+            "webhook.test",
+            1,
+            None,
+        )
+        event = (await api.get(f"/v1/tenants/acme/events/{accepted['id']}")).json()
+        assert [d["webhookId"] for d in event["deliveries"]] == [webhook.id]
         await deliver(storage, settings)
     [request] = receiver.requests
     assert json.loads(request.body)["event"] == "webhook.test"

@@ -129,7 +129,14 @@ async def test_a_generated_client_has_natural_names_and_works(
     assert not [n for n in models.__all__ if "Public" in n or n.startswith("ListResponse")]
     create_tenant = operation("tenants", "create_tenant")
     create_webhook = operation("webhooks", "create_webhook")
+    send_test_event = operation("event_log", "send_test_event")
     list_webhook_logs = operation("event_log", "list_webhook_logs")
+    send_event = operation("events", "send_event")
+    # The test event is answered as sending an event is.
+    answers = inspect.signature(send_event.asyncio).return_annotation
+    assert "EventAccepted" in str(answers)
+    assert inspect.signature(send_test_event.asyncio).return_annotation == answers
+
     client = importlib.import_module(GENERATED).AuthenticatedClient(str(api.base_url), "unused")
     client.set_async_httpx_client(api)  # the admin's, talking to the app in-process
     tenant = await create_tenant.asyncio(client=client, body=models.TenantCreate(name="Acme"))
@@ -137,5 +144,8 @@ async def test_a_generated_client_has_natural_names_and_works(
     body = models.WebhookCreate(name="Orders", url="http://127.0.0.1:9/webhook")
     webhook = await create_webhook.asyncio(tenant.id, client=client, body=body)
     assert isinstance(webhook, models.Webhook), webhook
+    accepted = await send_test_event.asyncio(tenant.id, webhook.id, client=client)
+    assert isinstance(accepted, models.EventAccepted), accepted
+    assert (accepted.event, accepted.deliveries) == ("webhook.test", 1)
     logs = await list_webhook_logs.asyncio(tenant.id, webhook.id, client=client)
     assert isinstance(logs, models.LogEntryList) and logs.data == [], logs

@@ -7,11 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from hookwire.api.deps import Cursor, Limit, ServicesDep, Since, TenantDep, Until
-from hookwire.api.events import delivery_public, event_public
+from hookwire.api.events import delivery_public
 from hookwire.api.models import (
     Delivery,
     DeliveryDetail,
-    Event,
+    EventAccepted,
     LogEntry,
     LogEntryList,
     RecoverResult,
@@ -76,9 +76,20 @@ async def resend_delivery(
 
 
 @router.post("/webhooks/{webhook_id}/test", status_code=202)
-async def send_test_event(tenant_id: TenantDep, webhook_id: str, services: ServicesDep) -> Event:
-    """Send a `webhook.test` event to this webhook alone, whatever it subscribes to."""
-    return event_public(await services.events.send_test(tenant_id, webhook_id))
+async def send_test_event(
+    tenant_id: TenantDep, webhook_id: str, services: ServicesDep
+) -> EventAccepted:
+    """Send a `webhook.test` event to this webhook alone, whatever it subscribes to.
+
+    Answered like `sendEvent`; `GET …/events/{eventId}` shows its delivery.
+    """
+    event = await services.events.send_test(tenant_id, webhook_id)
+    return EventAccepted(
+        id=event.id,
+        event=event.event_type,
+        triggered_at=event.triggered_at,
+        deliveries=len(event.deliveries),
+    )
 
 
 @router.post("/webhooks/{webhook_id}/recover", status_code=202)

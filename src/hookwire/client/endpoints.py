@@ -64,6 +64,12 @@ def _nothing(_response: httpx.Response) -> None:
     return None
 
 
+def _accepted(response: httpx.Response) -> EventAccepted:
+    accepted = parse(EventAccepted, response.json())
+    replayed = response.headers.get(REPLAYED_HEADER, "").lower() == "true"
+    return replace(accepted, replayed=replayed)
+
+
 def _list(cls: type[R], segments: Sequence[str], **filters: object) -> Call[Page[R]]:
     return Call("GET", path(*segments), _page(cls), params=query(**filters))
 
@@ -278,10 +284,14 @@ def delete_webhook(tenant_id: str, webhook_id: str) -> Call[None]:
     return Call("DELETE", path("tenants", tenant_id, "webhooks", webhook_id), _nothing)
 
 
-def send_test_event(tenant_id: str, webhook_id: str) -> Call[Event]:
-    """Send a ``webhook.test`` event to this webhook alone, whatever it subscribes to."""
+def send_test_event(tenant_id: str, webhook_id: str) -> Call[EventAccepted]:
+    """Send a ``webhook.test`` event to this webhook alone, whatever it subscribes to.
+
+    Answered like :func:`send_event` (``deliveries`` is 1); ``get_event`` with
+    its ``id`` shows the delivery.
+    """
     segments = ("tenants", tenant_id, "webhooks", webhook_id, "test")
-    return Call("POST", path(*segments), _one(Event))
+    return Call("POST", path(*segments), _accepted)
 
 
 def rotate_webhook_token(tenant_id: str, webhook_id: str) -> Call[Webhook]:
@@ -354,13 +364,7 @@ def send_event(
     if id is not None:
         body["id"] = id
     headers = {} if idempotency_key is None else {"Idempotency-Key": idempotency_key}
-
-    def read(response: httpx.Response) -> EventAccepted:
-        accepted = parse(EventAccepted, response.json())
-        replayed = response.headers.get(REPLAYED_HEADER, "").lower() == "true"
-        return replace(accepted, replayed=replayed)
-
-    return Call("POST", path("tenants", tenant_id, "events"), read, body=body, headers=headers)
+    return Call("POST", path("tenants", tenant_id, "events"), _accepted, body=body, headers=headers)
 
 
 def list_events(

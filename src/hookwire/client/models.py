@@ -154,7 +154,7 @@ class Event:
 
 @dataclass(frozen=True, kw_only=True)
 class EventAccepted:
-    """The answer to sending an event.
+    """The answer to sending an event, or a test event.
 
     ``deliveries`` is how many webhooks it goes to (``hint`` says why when it is
     none); ``replayed`` is true when
