@@ -16,12 +16,31 @@
   const localInputValue = (d) =>
     `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
 
+  // A moment as two unbreakable halves, its date and its time of day, with a line
+  // break allowed between them (app.css): "Nov 27, 2026," / "09:36:34.394 PM".
+  function momentParts(format, d) {
+    const parts = format.formatToParts(d);
+    const clockAt = parts.findIndex((p) => p.type === "hour" || p.type === "dayPeriod");
+    const text = (list) => list.map((p) => p.value).join("");
+    if (clockAt < 2 || parts[clockAt - 1].type !== "literal") return [text(parts)];
+    const half = (value) => {
+      const span = document.createElement("span");
+      span.textContent = value;
+      return span;
+    };
+    return [
+      half(text(parts.slice(0, clockAt - 1)) + parts[clockAt - 1].value.trimEnd()),
+      " ",
+      half(text(parts.slice(clockAt))),
+    ];
+  }
+
   // <time datetime="…Z"> shows UTC from the server; show it in the browser's zone.
   function localTimes(root) {
     root.querySelectorAll("time[data-local]").forEach((el) => {
       const d = new Date(el.dateTime);
       const format = el.dataset.local === "precise" ? preciseFormat : timeFormat;
-      if (!Number.isNaN(d.getTime())) el.textContent = format.format(d);
+      if (!Number.isNaN(d.getTime())) el.replaceChildren(...momentParts(format, d));
     });
   }
 
