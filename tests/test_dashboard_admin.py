@@ -1,14 +1,18 @@
-"""The admin's dashboard pages in Chromium: tenants and the event-type catalogue."""
+"""The admin's dashboard pages in Chromium: tenants and the event-type catalogue.
+
+The catalogue belongs to no tenant; the tenant the admin chose stays chosen through it.
+"""
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import httpx
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.browser import Server, make_tenant, screenshot, sign_in
+from tests.browser import Server, make_tenant, make_webhook, screenshot, sign_in
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -76,3 +80,51 @@ async def test_the_admin_adds_a_tenant(
     await expect(page.get_by_text("No webhooks yet")).to_be_visible()
     await screenshot(page, "dashboard-tenant-empty")
     assert (await admin_api.get(f"/v1/tenants/{tenant_id}")).status_code == 200
+
+
+async def test_the_event_types_page_keeps_the_chosen_tenant(
+    page: Page, server: Server, admin_api: httpx.AsyncClient
+) -> None:
+    suffix = uuid.uuid4().hex[:6]
+    first = await make_tenant(admin_api, f"Alpha Traders {suffix}")
+    chosen = await make_tenant(admin_api, f"Beta Widgets {suffix}")
+    await make_webhook(admin_api, first.id, "https://alpha.example.com/hook", name="Alpha hook")
+    await make_webhook(admin_api, chosen.id, "https://beta.example.com/hook", name="Beta hook")
+    await sign_in(page, server.admin_key)
+    picker = page.get_by_label("Tenant", exact=True)
+    options = await picker.locator("option").evaluate_all("all => all.map(o => o.value)")
+    assert options.index(chosen.id) > options.index(first.id) >= 0
+    await picker.select_option(label=f"Beta Widgets {suffix}")
+    await page.get_by_role("button", name="Open").click()
+    await expect(page.get_by_role("link", name="Beta hook")).to_be_visible()
+
+    nav = page.get_by_role("navigation", name="Main")
+    await nav.get_by_role("link", name="Event types").click()
+    await expect(page.get_by_role("heading", name="Event types", exact=True)).to_be_visible()
+    await expect(picker).to_have_value(chosen.id)
+
+    # Refused, added, opened, saved: the tenant stays chosen through each page.
+    name = f"shipment.delayed-{suffix}"
+    form = page.get_by_role("region", name="Add an event type")
+    await form.get_by_label("Name").fill("Shipment Delayed")
+    await form.get_by_role("button", name="Add event type").click()
+    await expect(form.get_by_text("lowercase words separated by dots")).to_be_visible()
+    await expect(picker).to_have_value(chosen.id)
+    await form.get_by_label("Name").fill(name)
+    await form.get_by_role("button", name="Add event type").click()
+    await expect(page.get_by_text("Event type added to the catalogue.")).to_be_visible()
+    await expect(picker).to_have_value(chosen.id)
+    await page.get_by_role("link", name=f"Edit {name}").click()
+    await expect(page.get_by_role("heading", name=name)).to_be_visible()
+    await expect(picker).to_have_value(chosen.id)
+    await page.get_by_label("Description").fill("A shipment will arrive late.")
+    await page.get_by_role("button", name="Save event type").click()
+    await expect(page.get_by_text("Event type saved.")).to_be_visible()
+    await expect(picker).to_have_value(chosen.id)
+    await screenshot(page, "dashboard-event-types-chosen-tenant")
+
+    await nav.get_by_role("link", name="Webhooks").click()
+    await expect(page).to_have_url(re.compile(rf"/t/{chosen.id}/webhooks$"))
+    await expect(page.get_by_role("link", name="Beta hook")).to_be_visible()
+    await expect(page.get_by_role("link", name="Alpha hook")).to_have_count(0)
+    await expect(picker).to_have_value(chosen.id)

@@ -16,8 +16,14 @@ from hookwire.dashboard.render import (
     redirect,
     render,
     tenant_url,
+    with_tenant,
 )
-from hookwire.dashboard.session import AdminViewerDep, TenantViewDep, services_of
+from hookwire.dashboard.session import (
+    AdminViewerDep,
+    ChosenTenantDep,
+    TenantViewDep,
+    services_of,
+)
 from hookwire.errors import Conflict, Invalid
 from hookwire.records import EventType
 from hookwire.service.auth import API_KEY_TOUCH_INTERVAL_SECONDS
@@ -31,6 +37,9 @@ from hookwire.service.inputs import (
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 PAGE_SIZE = 50
+
+# The tenants and event types pages take ChosenTenantDep: the admin check, and the
+# tenant chosen before (``?tenant=``) kept for the navigation, the forms and redirects.
 
 
 # --- tenants ------------------------------------------------------------------
@@ -55,16 +64,15 @@ async def _tenants_page(
 
 
 @router.get("/tenants")
-async def tenants(request: Request, viewer: AdminViewerDep) -> Response:
+async def tenants(request: Request, chosen: ChosenTenantDep) -> Response:
     """Every tenant, to pick one; and a form to add one."""
-    del viewer
+    del chosen
     return await _tenants_page(request)
 
 
 @router.post("/tenants")
-async def create_tenant(request: Request, viewer: AdminViewerDep) -> Response:
+async def create_tenant(request: Request, chosen: ChosenTenantDep) -> Response:
     """Add a tenant, validated as ``POST /v1/tenants`` is."""
-    del viewer
     form = await request.form()
     values = {"name": text(form, "name").strip(), "id": text(form, "id").strip()}
     try:
@@ -73,7 +81,7 @@ async def create_tenant(request: Request, viewer: AdminViewerDep) -> Response:
     except (Invalid, Conflict) as exc:
         errors = form_errors(exc, "id")
         return await _tenants_page(request, values=values, errors=errors, status=422)
-    return redirect(request, "/tenants?notice=tenant-created")
+    return redirect(request, with_tenant("/tenants?notice=tenant-created", chosen))
 
 
 # --- a tenant's API keys ----------------------------------------------------------
@@ -164,16 +172,15 @@ async def _event_types_page(
 
 
 @router.get("/event-types")
-async def event_types(request: Request, viewer: AdminViewerDep) -> Response:
+async def event_types(request: Request, chosen: ChosenTenantDep) -> Response:
     """The catalogue of event types, and a form to add one."""
-    del viewer
+    del chosen
     return await _event_types_page(request)
 
 
 @router.post("/event-types")
-async def create_event_type(request: Request, viewer: AdminViewerDep) -> Response:
+async def create_event_type(request: Request, chosen: ChosenTenantDep) -> Response:
     """Add an event type, validated as ``POST /v1/event-types`` is."""
-    del viewer
     form = await request.form()
     values = {k: text(form, k).strip() for k in ("name", "description", "schema")}
     try:
@@ -186,7 +193,7 @@ async def create_event_type(request: Request, viewer: AdminViewerDep) -> Respons
     except (Invalid, Conflict) as exc:
         errors = form_errors(exc, "name")
         return await _event_types_page(request, values=values, errors=errors, status=422)
-    return redirect(request, "/event-types?notice=event-type-created")
+    return redirect(request, with_tenant("/event-types?notice=event-type-created", chosen))
 
 
 def _event_type_page(
@@ -208,16 +215,15 @@ def _event_type_page(
 
 
 @router.get("/event-types/{name}")
-async def event_type(name: str, request: Request, viewer: AdminViewerDep) -> Response:
+async def event_type(name: str, request: Request, chosen: ChosenTenantDep) -> Response:
     """One event type's form."""
-    del viewer
+    del chosen
     return _event_type_page(request, await services_of(request).catalog.get(name))
 
 
 @router.post("/event-types/{name}")
-async def update_event_type(name: str, request: Request, viewer: AdminViewerDep) -> Response:
+async def update_event_type(name: str, request: Request, chosen: ChosenTenantDep) -> Response:
     """Change an event type's description and schema (an empty schema removes it)."""
-    del viewer
     catalog = services_of(request).catalog
     current = await catalog.get(name)
     form = await request.form()
@@ -231,4 +237,4 @@ async def update_event_type(name: str, request: Request, viewer: AdminViewerDep)
     except Invalid as exc:
         errors = form_errors(exc, "schema")
         return _event_type_page(request, current, values=values, errors=errors, status=422)
-    return redirect(request, "/event-types?notice=event-type-updated")
+    return redirect(request, with_tenant("/event-types?notice=event-type-updated", chosen))

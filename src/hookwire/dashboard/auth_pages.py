@@ -12,6 +12,7 @@ from hookwire.dashboard.session import (
     SIGNIN_COOKIE,
     SIGNIN_FORM_MAX_AGE_SECONDS,
     SIGNIN_REASONS,
+    TENANT_PARAM,
     ViewerDep,
     check_csrf,
     end_session,
@@ -96,7 +97,7 @@ async def signout(request: Request, viewer: ViewerDep) -> Response:
 @router.get("/t")
 async def pick_tenant(request: Request, viewer: ViewerDep) -> Response:
     """The tenant picker's target: that tenant's webhooks."""
-    tenant_id = request.query_params.get("tenant", "")
+    tenant_id = request.query_params.get(TENANT_PARAM, "")
     if not tenant_id:
         return error_page(request, 422, "Choose a tenant.")
     await services_of(request).auth.visible_tenant(viewer.principal, tenant_id)

@@ -14,24 +14,26 @@ from datetime import UTC, datetime
 from functools import cache
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import jinja2
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
+from jinja2.runtime import Context
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from hookwire import __version__
 from hookwire.dashboard.session import (
     CSRF_FIELD,
     CSRF_HEADER,
+    TENANT_PARAM,
     CsrfRejected,
     SignInRequired,
     signin_url,
 )
 from hookwire.errors import HookwireError, InvalidCursor, NotFound, Unavailable, http_status
-from hookwire.records import Page
+from hookwire.records import Page, Tenant
 
 # A strict policy is possible because nothing is inline: scripts and styles
 # are files under /static, and htmx is told not to inject its own styles.
@@ -117,12 +119,31 @@ def environment() -> jinja2.Environment:
     env.globals["csrf_field"] = CSRF_FIELD
     env.globals["csrf_header"] = CSRF_HEADER
     env.globals["tenant_url"] = tenant_url
+    env.globals["admin_url"] = _admin_url
+    env.globals["with_query"] = with_query
     return env
 
 
 def tenant_url(tenant_id: str, *parts: str) -> str:
     """``/t/<tenant>/<parts…>``, each part quoted: ids come from users (tenant and event ids)."""
     return "/".join(["/t", *(quote(p, safe="") for p in (tenant_id, *parts))])
+
+
+def with_query(url: str, params: dict[str, str]) -> str:
+    """``url`` with ``params`` added to its query (which it may already have)."""
+    return url + ("&" if "?" in url else "?") + urlencode(params)
+
+
+def with_tenant(url: str, tenant: Tenant | None) -> str:
+    """``url`` (a page outside ``/t/<tenant>/``) keeping the admin's chosen tenant, if any."""
+    return url if tenant is None else with_query(url, {TENANT_PARAM: tenant.id})
+
+
+@jinja2.pass_context
+def _admin_url(context: Context, url: str) -> str:
+    """In templates: ``url`` keeping the tenant the page shows or was chosen (``with_tenant``)."""
+    tenant = context.get("current_tenant")
+    return with_tenant(url, tenant if isinstance(tenant, Tenant) else None)
 
 
 def cursor_of(request: Request) -> str | None:

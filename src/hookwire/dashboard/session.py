@@ -26,6 +26,8 @@ SESSION_COOKIE = "hookwire_session"
 SIGNIN_COOKIE = "hookwire_signin"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
+# The tenant an admin chose, in the query of the pages outside /t/<tenant>/ (and the picker's).
+TENANT_PARAM = "tenant"
 SIGNIN_FORM_MAX_AGE_SECONDS = 3600
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -174,6 +176,29 @@ async def tenant_view(tenant_id: str, viewer: ViewerDep, request: Request) -> Te
 
 
 TenantViewDep = Annotated[TenantView, Depends(tenant_view)]
+
+
+async def chosen_tenant(viewer: AdminViewerDep, request: Request) -> Tenant | None:
+    """The tenant the admin chose, on the admin's pages that belong to no tenant.
+
+    Tenants and Event types are outside ``/t/<tenant>/``; the chosen tenant
+    travels with them as ``?tenant=`` (:func:`hookwire.dashboard.render.with_tenant`),
+    so that the picker and the navigation still lead back to its webhooks. A
+    tenant deleted since, or an id that is no tenant, is simply no choice.
+    """
+    tenant_id = request.query_params.get(TENANT_PARAM)
+    if not tenant_id:
+        return None
+    try:
+        tenant = await services_of(request).auth.visible_tenant(viewer.principal, tenant_id)
+    except NotFound:
+        return None
+    request.state.tenant = tenant
+    return tenant
+
+
+# Admin pages only: the admin check comes first.
+ChosenTenantDep = Annotated[Tenant | None, Depends(chosen_tenant)]
 
 
 def safe_next(target: str | None) -> str:
