@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from hookwire.storage import Storage, create_engine
+from hookwire.storage import Storage
 from hookwire.storage.log_partitions import LOG_PARTITION_NAME
 from hookwire.storage.migrate import migrate
 from hookwire.storage.tables import metadata
@@ -42,13 +41,3 @@ async def test_migrating_twice_changes_nothing(storage: Storage) -> None:
         diff = await conn.run_sync(_diff)
     assert version is not None
     assert diff == []
-
-
-async def test_sqlite_runs_in_wal_mode_with_busy_timeout(tmp_path: Path) -> None:
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
-    async with engine.connect() as conn:
-        assert (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar() == "wal"
-        assert (await conn.exec_driver_sql("PRAGMA busy_timeout")).scalar() == 5_000
-        assert (await conn.exec_driver_sql("PRAGMA synchronous")).scalar() == 2  # FULL
-        assert (await conn.exec_driver_sql("PRAGMA foreign_keys")).scalar() == 1
-    await engine.dispose()

@@ -11,7 +11,6 @@ LISTEN/NOTIFY.
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Collection, Sequence
@@ -24,7 +23,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from hookwire.storage import notify
+from hookwire.storage import notify, sqlite_loop
 from hookwire.storage import tables as t
 
 PRIVATE_FILE_MODE = 0o600
@@ -147,13 +146,11 @@ class SqliteDialect(Dialect):
     def create_engine(url: str, timeout_seconds: float) -> AsyncEngine:
         """WAL, full sync, a busy timeout, foreign keys, and BEGIN IMMEDIATE for writes."""
         _make_private(sa.engine.make_url(url).database)
-        # aiosqlite logs every statement with its parameters at DEBUG: tokens,
-        # webhook header values and receivers' answers would reach the log.
-        logging.getLogger("aiosqlite").setLevel(logging.INFO)
-        busy_timeout_ms = round(timeout_seconds * 1000)
+        busy_timeout_ms = min(round(timeout_seconds * 1000), sqlite_loop.BUSY_WAIT_MS)
         # hide_parameters: an error's text never carries the values of a statement.
+        # The connections run on the loop's thread (sqlite_loop says why).
         engine = create_async_engine(
-            url, connect_args={"timeout": timeout_seconds}, hide_parameters=True
+            url, hide_parameters=True, async_creator=sqlite_loop.connector(url)
         )
 
         @sa_event.listens_for(engine.sync_engine, "connect")
@@ -162,8 +159,8 @@ class SqliteDialect(Dialect):
             # IMMEDIATE can be issued for writes (see _on_begin).
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+            cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             # FULL: a commit is on disk before it returns, so an event answered
             # with 202 survives a power cut (NORMAL may lose the last commits of
@@ -175,9 +172,11 @@ class SqliteDialect(Dialect):
         def _on_begin(conn: sa.Connection) -> None:
             # A deferred transaction that later writes fails at once with
             # SQLITE_BUSY when another writer got in first; IMMEDIATE takes the
-            # write lock up front and so waits under busy_timeout instead.
-            write = conn.get_execution_options().get("hookwire_write", False)
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+            # write lock up front, waiting for it up to the database timeout.
+            if conn.get_execution_options().get("hookwire_write", False):
+                sqlite_loop.begin_immediate(conn, timeout_seconds)
+            else:
+                conn.exec_driver_sql("BEGIN")
 
         return engine
 
@@ -192,9 +191,8 @@ class SqliteDialect(Dialect):
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncConnection]:
-        # SQLite bounds its own wait for another process's lock (busy_timeout);
-        # only the wait for this process's other writers is bounded here, as
-        # cancelling a statement would leave it running in aiosqlite's thread.
+        # This process's writers queue here; another process's lock is waited
+        # for by sqlite_loop.begin_immediate, up to the same timeout.
         async with asyncio.timeout(self.timeout_seconds):
             await self._write_lock.acquire()
         try:
