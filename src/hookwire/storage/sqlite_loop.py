@@ -8,7 +8,7 @@ transaction held SQLite's one write lock for 2.5-3 ms, mostly waiting, and the
 three write transactions of an event (accept, claim, record) kept that lock
 busy all the time: 18 ms from trigger to receipt (median). SQLite itself needs
 tens of microseconds per statement and 0.15 ms per fsync on that machine, so
-hookwire calls it directly: 3.6 ms, and 15 % more events accepted per second
+hookwire calls it directly: 3.6 ms, and 15-20 % more events accepted per second
 (``python -m bench --only latency,ingest --backend sqlite``).
 
 The price is that the loop waits while SQLite works, so that work stays short:
