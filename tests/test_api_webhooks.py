@@ -95,6 +95,8 @@ async def test_rotate_token(api: httpx.AsyncClient, tenant: str) -> None:
         ({"maxConcurrency": 0}, "maxConcurrency", "greater than or equal to 1"),
         ({"rateLimit": -1}, "rateLimit", "greater than or equal to 1"),
         ({"signatureScheme": "md5"}, "signatureScheme", "hookwire"),
+        ({"format": "teams"}, "format", "slack"),
+        ({"ordering": "lifo"}, "ordering", "fifo"),
         ({"enabled": True}, "enabled", "Extra inputs"),
     ],
 )
@@ -110,6 +112,16 @@ async def test_invalid_webhooks_are_refused_and_nothing_is_stored(
     assert field in errors, errors
     assert hint in errors[field]
     assert (await api.get(f"/v1/tenants/{tenant}/webhooks")).json()["data"] == []
+
+
+async def test_format_and_ordering_default_and_change(api: httpx.AsyncClient, tenant: str) -> None:
+    hook = (await api.post(f"/v1/tenants/{tenant}/webhooks", json=VALID)).json()
+    assert (hook["format"], hook["ordering"]) == ("hookwire", "none")
+    path = f"/v1/tenants/{tenant}/webhooks/{hook['id']}"
+    changed = (await api.patch(path, json={"format": "slack", "ordering": "fifo"})).json()
+    assert (changed["format"], changed["ordering"]) == ("slack", "fifo")
+    kept = (await api.patch(path, json={"name": "Renamed"})).json()
+    assert (kept["format"], kept["ordering"]) == ("slack", "fifo")
 
 
 async def test_unknown_event_names_are_named(api: httpx.AsyncClient, tenant: str) -> None:

@@ -22,7 +22,20 @@ from hookwire.errors import NotReady
 # Which settings each command takes: the worker has no HTTP server and no
 # admin key; migrate needs only where the database and the secret key are.
 SERVER_ONLY_SETTINGS = frozenset(
-    {"host", "port", "admin_key", "max_body_bytes", "run_worker", "token_grace_seconds"}
+    {
+        "host",
+        "port",
+        "admin_key",
+        "max_body_bytes",
+        "run_worker",
+        "token_grace_seconds",
+        "portal_link_minutes",
+        "portal_session_minutes",
+        "portal_frame_ancestors",
+        "portal_product_name",
+        "portal_accent_color",
+        "metrics_token",
+    }
 )
 MIGRATE_SETTINGS = frozenset({"database_url", "data_dir", "secret_key", "database_timeout_seconds"})
 COMMAND_SETTINGS = {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -32,6 +32,9 @@ DEFAULT_SHUTDOWN_GRACE_SECONDS = 20.0
 DEFAULT_RESPONSE_READ_BYTES = 64 * 1024
 DEFAULT_RESPONSE_STORE_BYTES = 4 * 1024
 DEFAULT_RETENTION_DAYS = 30
+# A portal link is for a redirect that happens at once; its session for a sitting.
+DEFAULT_PORTAL_LINK_MINUTES = 10.0
+DEFAULT_PORTAL_SESSION_MINUTES = 60.0
 
 
 class Settings(BaseSettings):
@@ -108,6 +111,35 @@ class Settings(BaseSettings):
         description="Days the event log, finished deliveries and their events are kept.",
     )
     run_worker: bool = Field(True, description="Run the delivery worker inside `serve`.")
+    portal_link_minutes: float = Field(
+        DEFAULT_PORTAL_LINK_MINUTES,
+        gt=0,
+        description="How long a portal sign-in link may be used (once).",
+    )
+    portal_session_minutes: float = Field(
+        DEFAULT_PORTAL_SESSION_MINUTES,
+        gt=0,
+        description="How long a portal session lasts after its link was used.",
+    )
+    portal_frame_ancestors: str = Field(
+        "",
+        description="Origins that may show the portal in an iframe, space-separated "
+        "(https://app.example.com); none when empty.",
+    )
+    portal_product_name: str = Field(
+        "", max_length=60, description="Product name shown in the portal instead of hookwire."
+    )
+    portal_accent_color: str = Field(
+        "",
+        pattern=r"^(#[0-9a-fA-F]{6})?$",
+        description="Accent colour of the portal, as #rrggbb.",
+    )
+    metrics_token: str | None = Field(
+        None, description="When set, GET /metrics needs `Authorization: Bearer <token>`."
+    )
+    log_format: Literal["text", "json"] = Field(
+        "text", description="`json`: one JSON object per log line, with ids, never secrets."
+    )
 
     @model_validator(mode="after")
     def _lease_follows_timeout(self) -> Settings:

@@ -45,6 +45,14 @@ class SignatureScheme(StrEnum):
     STANDARD = "standard"  # Standard Webhooks
 
 
+class BodyFormat(StrEnum):
+    """What a webhook's request body looks like (see :mod:`hookwire.formats`)."""
+
+    HOOKWIRE = "hookwire"  # the seed's {event, data, triggeredAt}
+    SLACK = "slack"  # a Slack incoming-webhook message
+    DISCORD = "discord"  # a Discord webhook message
+
+
 class Ordering(StrEnum):
     """Whether a webhook's deliveries may overlap."""
 

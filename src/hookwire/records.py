@@ -10,7 +10,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from hookwire.enums import DeliveryState, Ordering, SignatureScheme, Trigger, WebhookStatus
+from hookwire.enums import (
+    BodyFormat,
+    DeliveryState,
+    Ordering,
+    SignatureScheme,
+    Trigger,
+    WebhookStatus,
+)
 
 T = TypeVar("T")
 
@@ -85,6 +92,7 @@ class Webhook:
     max_concurrency: int
     rate_limit: int | None
     ordering: Ordering
+    format: BodyFormat
     status: WebhookStatus
     failing_since: datetime | None
     last_delivery_at: datetime | None
@@ -202,3 +210,5 @@ class AttemptResult:
     next_attempt_at: datetime | None = None
     next_retry_reason: str | None = None
     webhook_gone: bool = False
+    # The body as sent when it is not the event's payload (a chat format).
+    request_body: str | None = None

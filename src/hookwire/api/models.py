@@ -19,7 +19,14 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import Field
 
-from hookwire.enums import DeliveryState, SignatureScheme, Trigger, WebhookStatus
+from hookwire.enums import (
+    BodyFormat,
+    DeliveryState,
+    Ordering,
+    SignatureScheme,
+    Trigger,
+    WebhookStatus,
+)
 from hookwire.service.auth import API_KEY_TOUCH_INTERVAL_SECONDS
 from hookwire.service.inputs import Model
 
@@ -90,6 +97,8 @@ class Webhook(Model):
     signature_scheme: SignatureScheme
     max_concurrency: int
     rate_limit: int | None
+    ordering: Ordering
+    format: BodyFormat
     status: WebhookStatus
     last_delivery_at: datetime | None
     last_status_code: int | None

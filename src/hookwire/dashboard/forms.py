@@ -48,9 +48,10 @@ def webhook_fields(form: FormData, *, with_token: bool) -> dict[str, Any]:
         "active": checked(form, "active"),
     }
     # Only when the form has the field: a form without it (an older page still
-    # open) must not switch a Standard Webhooks webhook back to the default.
-    if text(form, "signature_scheme"):
-        fields["signature_scheme"] = text(form, "signature_scheme")
+    # open) must not switch a Standard Webhooks or fifo webhook back to the default.
+    for choice in ("signature_scheme", "format", "ordering"):
+        if text(form, choice):
+            fields[choice] = text(form, choice)
     if with_token:
         # Left empty, the token is generated, as when the API's `token` is omitted.
         fields["token"] = text(form, "token").strip() or None

@@ -150,6 +150,8 @@ async def render_webhook_page(
                 "events": webhook.events,
                 "active": webhook.active,
                 "signature_scheme": webhook.signature_scheme,
+                "format": webhook.format,
+                "ordering": webhook.ordering,
             },
             "errors": edit_errors or {},
             "catalogue": catalogue,

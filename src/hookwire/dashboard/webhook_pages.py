@@ -45,6 +45,8 @@ def new_webhook_values(services: Services) -> dict[str, Any]:
         "events": [],
         "active": True,
         "signature_scheme": "hookwire",  # the seed's Webhook-Signature
+        "format": "hookwire",  # the seed's payload
+        "ordering": "none",
     }
 
 

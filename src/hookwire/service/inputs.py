@@ -30,7 +30,7 @@ from pydantic.alias_generators import to_camel
 
 from hookwire.addressguard import parse_url
 from hookwire.config import DEFAULT_MAX_CONCURRENCY
-from hookwire.enums import SignatureScheme
+from hookwire.enums import BodyFormat, Ordering, SignatureScheme
 from hookwire.errors import FieldError, Invalid
 from hookwire.jsonvalues import json_value_problem
 from hookwire.storage.base import DEFAULT_PAGE_LIMIT as DEFAULT_PAGE_LIMIT
@@ -311,6 +311,14 @@ class WebhookCreate(RequestModel):
     signature_scheme: SignatureScheme = SignatureScheme.HOOKWIRE
     max_concurrency: MaxConcurrency = DEFAULT_MAX_CONCURRENCY
     rate_limit: RateLimit | None = None
+    ordering: Ordering = Field(
+        Ordering.NONE,
+        description="`fifo`: one delivery at a time, in the order the events were accepted.",
+    )
+    format: BodyFormat = Field(
+        BodyFormat.HOOKWIRE,
+        description="The request body: the event as JSON, or a Slack or Discord message.",
+    )
 
 
 class WebhookUpdate(RequestModel):
@@ -324,6 +332,8 @@ class WebhookUpdate(RequestModel):
     signature_scheme: SignatureScheme | None = None
     max_concurrency: MaxConcurrency | None = None
     rate_limit: RateLimit | None = None
+    ordering: Ordering | None = None
+    format: BodyFormat | None = None
 
 
 # --- events and the event log ---------------------------------------------------

@@ -337,6 +337,7 @@ def _unknown_outcome(candidate: _Candidate, now: datetime) -> tuple[Any, ...]:
         "request_headers": {},
         "response_headers": None,
         "response_body": None,
+        "request_body": None,
         "created_at": now,
     }
     return tuple(values[name] for name in LOG_ENTRY_COLUMNS)

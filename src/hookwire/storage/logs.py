@@ -61,6 +61,7 @@ LOG_ENTRY_COLUMNS = (
     "request_headers",
     "response_headers",
     "response_body",
+    "request_body",
     "created_at",
 )
 
@@ -87,6 +88,7 @@ def log_entry_rows(results: Sequence[AttemptResult]) -> list[tuple[Any, ...]]:
             r.request_headers,
             r.response_headers,
             r.response_body,
+            r.request_body,
             r.finished_at,
         )
         for r in results

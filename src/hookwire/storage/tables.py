@@ -117,6 +117,24 @@ dashboard_sessions = sa.Table(
     sa.Index(None, "expires_at"),
 )
 
+# Single-use sign-in links to the dashboard for one tenant (the portal). Only
+# the hash of the link's secret is kept, like a session's.
+portal_links = sa.Table(
+    "portal_links",
+    metadata,
+    sa.Column("id_hash", sa.String(64), primary_key=True),
+    sa.Column(
+        "tenant_id", sa.String(64), sa.ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=False),
+    # Set when the link is used: it signs in once.
+    sa.Column("used_at", UTCDateTime(), nullable=True),
+    sa.Index(None, "tenant_id"),
+    # Purging expired links.
+    sa.Index(None, "expires_at"),
+)
+
 event_types = sa.Table(
     "event_types",
     metadata,
@@ -150,6 +168,7 @@ webhooks = sa.Table(
     sa.Column("max_concurrency", sa.Integer(), nullable=False),
     sa.Column("rate_limit", sa.Integer(), nullable=True),
     sa.Column("ordering", sa.String(16), nullable=False, server_default="none"),
+    sa.Column("format", sa.String(16), nullable=False, server_default="hookwire"),
     sa.Column("status", sa.String(16), nullable=False, server_default="healthy"),
     # When the current run of failures started; a success clears it. Suspension
     # is decided from it, so no history has to be scanned.
@@ -291,6 +310,9 @@ log_entries = sa.Table(
     sa.Column("request_headers", JSONType, nullable=False),
     sa.Column("response_headers", JSONType, nullable=True),
     sa.Column("response_body", sa.Text(), nullable=True),
+    # The body exactly as sent when it is not the event's payload (a chat
+    # format, see hookwire.formats); NULL when it is the payload.
+    sa.Column("request_body", sa.Text(), nullable=True),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint("created_at", "id"),
     # The webhook's event log, newest first, with time-range filters.

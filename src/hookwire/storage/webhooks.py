@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from hookwire.enums import Ordering, SignatureScheme, WebhookStatus
+from hookwire.enums import BodyFormat, Ordering, SignatureScheme, WebhookStatus
 from hookwire.errors import NotFound
 from hookwire.ids import new_id
 from hookwire.records import Page, Webhook
@@ -30,6 +30,7 @@ WEBHOOK_SETTABLE = frozenset(
         "max_concurrency",
         "rate_limit",
         "ordering",
+        "format",
     }
 )
 
@@ -55,6 +56,7 @@ class WebhookStore(StorageBase):
             max_concurrency=row.max_concurrency,
             rate_limit=row.rate_limit,
             ordering=Ordering(row.ordering),
+            format=BodyFormat(row.format),
             status=WebhookStatus(row.status),
             failing_since=row.failing_since,
             last_delivery_at=row.last_delivery_at,
