@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import httpx
 
@@ -32,6 +32,7 @@ LOG_FIELDS = {
     "requestHeaders",
     "responseHeaders",
     "responseBody",
+    "createdAt",
 }
 
 
@@ -59,6 +60,8 @@ async def test_the_log_is_newest_first_filterable_and_paginated(
     assert body["nextCursor"] is None
     entries = body["data"]
     assert set(entries[0]) == LOG_FIELDS
+    recorded = [datetime.fromisoformat(e["createdAt"]) for e in entries]
+    assert recorded == sorted(recorded, reverse=True), "sorted by the time it shows"
     assert [(e["event"], e["statusCode"], e["attempt"]) for e in entries] == [
         ("license.expired", 200, 1),
         ("license.created", 200, 2),

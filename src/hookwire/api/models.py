@@ -157,6 +157,12 @@ class LogEntry(Model):
     request_headers: dict[str, str]
     response_headers: dict[str, str] | None
     response_body: str | None = Field(description="The first 4 KiB of the answer.")
+    created_at: datetime = Field(
+        description=(
+            "When the entry was recorded (the attempt's end): the log is sorted by it, and "
+            "`since`/`until` filter on it."
+        )
+    )
 
 
 class DeliveryDetail(Delivery):

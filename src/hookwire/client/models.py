@@ -116,6 +116,8 @@ class LogEntry:
     request_headers: dict[str, str] = field(default_factory=dict)
     response_headers: dict[str, str] | None = None
     response_body: str | None = None
+    # When it was recorded: the log's order and what since/until filter on.
+    created_at: Time | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
