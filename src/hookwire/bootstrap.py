@@ -15,8 +15,9 @@ import sys
 from hookwire.config import Settings
 from hookwire.crypto import MissingSecretKey, TokenCipher, load_or_create_secret_key
 from hookwire.delivery import Worker
-from hookwire.errors import NotReady
+from hookwire.errors import Conflict, NotReady
 from hookwire.ids import new_api_key
+from hookwire.operational import DATA_SCHEMA, TYPES
 from hookwire.storage import Storage, create_engine, make_url, startup
 from hookwire.storage.migrate import migrate
 
@@ -70,8 +71,22 @@ async def migrate_storage(storage: Storage) -> None:
     await migrate(storage.engine, storage.cipher)
 
 
+async def ensure_operational_event_types(storage: Storage) -> None:
+    """Put hookwire's own ``hookwire.*`` event types in the catalogue when they are missing."""
+    missing = set(TYPES) - await storage.existing_event_types(list(TYPES))
+    for name in sorted(missing):
+        try:
+            await storage.create_event_type(name, TYPES[name], DATA_SCHEMA)
+        except Conflict:
+            pass  # another process starting at the same time added it
+
+
 async def ensure_admin_key(storage: Storage, settings: Settings) -> str | None:
-    """Generate the admin key on first start when none is configured; return it once."""
+    """Generate the admin key on first start when none is configured; return it once.
+
+    The catalogue's operational event types are ensured on the way.
+    """
+    await ensure_operational_event_types(storage)
     if settings.admin_key or await storage.has_admin_key():
         return None
     key = new_api_key("admin")

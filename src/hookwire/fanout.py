@@ -1,7 +1,8 @@
 """Fan-out: which webhooks an accepted event goes to, and how. A pure rule.
 
 An event goes to each of its tenant's webhooks that subscribes to its type
-(``["*"]`` subscribes to all):
+(``["*"]`` subscribes to all the tenant's own types, not to hookwire's
+operational ``hookwire.*`` ones, which a webhook must list by name):
 - an enabled webhook gets a pending delivery;
 - a suspended one (failing too long, or answered 410 — which also disables it)
   gets a *skipped* delivery, logged, so that it can be recovered later;
@@ -17,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from hookwire.enums import DeliveryState, WebhookStatus
+from hookwire.operational import is_operational
 
 ALL_EVENTS = "*"
 
@@ -33,7 +35,9 @@ class Subscriber:
 
 def subscribes(events: Sequence[str], event_type: str) -> bool:
     """Whether a webhook with these ``events`` receives events of ``event_type``."""
-    return ALL_EVENTS in events or event_type in events
+    if event_type in events:
+        return True
+    return ALL_EVENTS in events and not is_operational(event_type)
 
 
 def route(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from hookwire.errors import Invalid
+from hookwire.errors import Conflict, Invalid
+from hookwire.operational import RESERVED_MESSAGE, is_operational
 from hookwire.records import EventType, Page
 from hookwire.service.cache import ReadCache
 from hookwire.service.inputs import MAX_PAGE_LIMIT, EventTypeCreate, EventTypeUpdate
@@ -21,6 +22,8 @@ class Catalog:
 
     async def create(self, new: EventTypeCreate) -> EventType:
         """Add an event type; its schema must be one hookwire can run safely."""
+        if is_operational(new.name):
+            raise Invalid.one("name", RESERVED_MESSAGE)
         if new.schema_ is not None:
             check_json_schema(new.schema_)
         return await self._storage.create_event_type(new.name, new.description, new.schema_)
@@ -58,6 +61,7 @@ class Catalog:
     async def update(self, name: str, changes: EventTypeUpdate) -> EventType:
         """Change the fields set in ``changes``: ``schema`` None removes it, as
         ``description`` None clears it."""
+        _refuse_if_operational(name, "changed")
         values: dict[str, Any] = changes.model_dump(exclude_unset=True)
         if "schema_" in values:
             values["schema"] = values.pop("schema_")
@@ -71,6 +75,7 @@ class Catalog:
 
     async def delete(self, name: str) -> None:
         """Remove an event type; events already accepted keep their type name."""
+        _refuse_if_operational(name, "deleted")
         await self._storage.delete_event_type(name)
 
     async def check_names(self, names: list[str]) -> None:
@@ -89,3 +94,11 @@ class Catalog:
     async def list(self, limit: int | None = None, cursor: str | None = None) -> Page[EventType]:
         """A page of the catalogue, by name."""
         return await self._storage.list_event_types(limit, cursor)
+
+
+def _refuse_if_operational(name: str, what: str) -> None:
+    if is_operational(name):
+        raise Conflict(
+            f"{name} is one of hookwire's own operational event types: it cannot be {what} "
+            "(webhooks subscribe to it by name to hear about failing webhooks)"
+        )

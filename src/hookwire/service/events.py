@@ -9,6 +9,7 @@ from hookwire import fanout
 from hookwire.enums import DeliveryState, WebhookStatus
 from hookwire.errors import Conflict, Invalid, NotFound
 from hookwire.metrics import Metrics
+from hookwire.operational import is_operational
 from hookwire.payload import build_payload
 from hookwire.records import Event, Page
 from hookwire.service.catalog import Catalog
@@ -54,6 +55,12 @@ class Events:
 
         It is stored with one delivery per matching webhook before this returns.
         """
+        if is_operational(new.event):
+            raise Invalid.one(
+                "event",
+                f"{new.event} is sent by hookwire itself, about failing webhooks; "
+                "trigger your own event types",
+            )
         try:
             known = await self._catalog.known(new.event)
         except NotFound:

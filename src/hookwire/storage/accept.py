@@ -25,6 +25,7 @@ from hookwire.ids import new_id
 from hookwire.records import Delivery, Event
 from hookwire.storage import tables as t
 from hookwire.storage.coordination import GroupCommit
+from hookwire.storage.dialects import Dialect
 from hookwire.storage.events import SKIPPED_ERROR, EventStore
 
 # Events written in one transaction at most; more wait for the next round.
@@ -189,9 +190,17 @@ class AcceptStore(EventStore):
                 return
             hooks = await self._candidate_webhooks(conn, batch)
             for request in batch:
-                _fan_out(request, hooks.get(request.tenant_id, []))
-            await conn.execute(
-                _INSERT_EVENTS,
+                request.deliveries, request.logs = fan_out(
+                    request.tenant_id,
+                    request.event_id,
+                    request.event_type,
+                    request.triggered_at,
+                    hooks.get(request.tenant_id, []),
+                    request.only_webhook_id,
+                )
+            await insert_events(
+                conn,
+                self.dialect,
                 [
                     {
                         "tenant_id": r.tenant_id,
@@ -203,15 +212,9 @@ class AcceptStore(EventStore):
                     }
                     for r in batch
                 ],
+                [row for r in batch for row in r.deliveries],
+                [row for r in batch for row in r.logs],
             )
-            deliveries = [row for r in batch for row in r.deliveries]
-            if deliveries:
-                await conn.execute(_INSERT_DELIVERIES, deliveries)
-            logs = [row for r in batch for row in r.logs]
-            if logs:
-                await conn.execute(_INSERT_LOGS, logs)
-            if deliveries:
-                await self.dialect.wake_workers(conn)
 
     async def _candidate_webhooks(
         self, conn: AsyncConnection, batch: Iterable[_Accept]
@@ -226,11 +229,39 @@ class AcceptStore(EventStore):
         if singles:
             for hook in await conn.execute(_SINGLE_WEBHOOKS, {"ids": singles}):
                 hooks[hook.id] = hook
-        by_tenant: dict[str, list[sa.Row[Any]]] = {}
-        # In creation order, whichever statement found them: sorted once, here.
-        for hook in sorted(hooks.values(), key=lambda h: (h.created_at, h.id)):
-            by_tenant.setdefault(hook.tenant_id, []).append(hook)
-        return by_tenant
+        return _by_tenant(hooks.values())
+
+
+async def tenants_webhooks(
+    conn: AsyncConnection, tenants: Iterable[str]
+) -> dict[str, list[sa.Row[Any]]]:
+    """Per tenant, in creation order, the webhooks its events may go to (``fan_out``'s input)."""
+    return _by_tenant(await conn.execute(_TENANTS_WEBHOOKS, {"tenants": list(tenants)}))
+
+
+def _by_tenant(hooks: Iterable[sa.Row[Any]]) -> dict[str, list[sa.Row[Any]]]:
+    by_tenant: dict[str, list[sa.Row[Any]]] = {}
+    # In creation order, whichever statement found them: sorted once, here.
+    for hook in sorted(hooks, key=lambda h: (h.created_at, h.id)):
+        by_tenant.setdefault(hook.tenant_id, []).append(hook)
+    return by_tenant
+
+
+async def insert_events(
+    conn: AsyncConnection,
+    dialect: Dialect,
+    events: list[dict[str, Any]],
+    deliveries: list[dict[str, Any]],
+    logs: list[dict[str, Any]],
+) -> None:
+    """Insert events with their deliveries and skipped log entries; wake the workers."""
+    await conn.execute(_INSERT_EVENTS, events)
+    if deliveries:
+        await conn.execute(_INSERT_DELIVERIES, deliveries)
+    if logs:
+        await conn.execute(_INSERT_LOGS, logs)
+    if deliveries:
+        await dialect.wake_workers(conn)
 
 
 def _retrieve(future: asyncio.Future[Event]) -> None:
@@ -238,24 +269,32 @@ def _retrieve(future: asyncio.Future[Event]) -> None:
         future.exception()
 
 
-def _fan_out(request: _Accept, hooks: list[sa.Row[Any]]) -> None:
-    """Fill ``request.deliveries`` (and skipped log entries) from the tenant's webhooks."""
-    single = request.only_webhook_id
-    now = request.triggered_at
+def fan_out(
+    tenant_id: str,
+    event_id: str,
+    event_type: str,
+    now: datetime,
+    hooks: list[sa.Row[Any]],
+    single: str | None = None,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The rows of an event's deliveries, and of its skipped log entries, to the tenant's
+    webhooks ``hooks`` (only ``single``'s, for a test event)."""
+    deliveries: list[dict[str, Any]] = []
+    logs: list[dict[str, Any]] = []
     for hook in hooks:
         subscriber = fanout.Subscriber(hook.id, hook.events, hook.active, hook.status)
-        state = fanout.route(request.event_type, subscriber, single)
+        state = fanout.route(event_type, subscriber, single)
         if state is None:
             continue
         skipped = state is DeliveryState.SKIPPED
         delivery_id = new_id("dlv")
-        request.deliveries.append(
+        deliveries.append(
             {
                 "id": delivery_id,
-                "tenant_id": request.tenant_id,
-                "event_id": request.event_id,
+                "tenant_id": tenant_id,
+                "event_id": event_id,
                 "webhook_id": hook.id,
-                "event_type": request.event_type,
+                "event_type": event_type,
                 "state": state,
                 "attempts": 0,
                 "next_attempt_at": None if skipped else now,
@@ -268,14 +307,14 @@ def _fan_out(request: _Accept, hooks: list[sa.Row[Any]]) -> None:
             }
         )
         if skipped:
-            request.logs.append(
+            logs.append(
                 {
                     "id": new_id("log"),
-                    "tenant_id": request.tenant_id,
+                    "tenant_id": tenant_id,
                     "delivery_id": delivery_id,
                     "webhook_id": hook.id,
-                    "event_id": request.event_id,
-                    "event_type": request.event_type,
+                    "event_id": event_id,
+                    "event_type": event_type,
                     "attempt": 0,
                     "trigger": "scheduled",
                     "sent_at": None,
@@ -291,3 +330,4 @@ def _fan_out(request: _Accept, hooks: list[sa.Row[Any]]) -> None:
                     "created_at": now,
                 }
             )
+    return deliveries, logs

@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hookwire import health
+from hookwire import health, operational
 from hookwire.config import DEFAULT_SUSPEND_AFTER_SECONDS
 from hookwire.enums import DeliveryState, Trigger, WebhookStatus
 from hookwire.errors import NotFound, StorageFailure, Unavailable
@@ -28,6 +28,7 @@ from hookwire.storage.base import utcnow
 from hookwire.storage.batch import Executemany
 from hookwire.storage.events import delivery_record
 from hookwire.storage.logs import LogStore, log_entry_rows
+from hookwire.storage.operational import emit_notices
 from hookwire.storage.webhooks import WebhookStore
 
 MANUAL_RESEND_REASON = "manual resend"
@@ -205,15 +206,24 @@ class DeliveryStore(WebhookStore, LogStore):
         if not outcomes:
             return []
         suspend_before = now - timedelta(seconds=suspend_after_seconds)
-        return await self._update_health(conn, outcomes, suspend_before)
+        moves: list[operational.Move] = []
+        changed = await self._update_health(conn, outcomes, suspend_before, moves)
+        # hookwire.* events about these changes, committed with them (or not at all).
+        if await emit_notices(conn, self.dialect, results, moves, now):
+            self.signals.wake()
+        return changed
 
     async def _update_health(
         self,
         conn: AsyncConnection,
         outcomes: dict[str, health.Outcome],
         suspend_before: datetime,
+        moves: list[operational.Move],
     ) -> list[str]:
-        """Store each webhook's new health; the ids whose status or activity changed."""
+        """Store each webhook's new health; the ids whose status or activity changed.
+
+        Each status change is also appended to ``moves``.
+        """
         w = t.webhooks
         query = self.dialect.lock_rows(
             sa.select(w.c.id, w.c.status, w.c.active, w.c.failing_since)
@@ -243,6 +253,8 @@ class DeliveryStore(WebhookStore, LogStore):
             )
             if moved:
                 changed.append(row.id)
+            if after.status != before.status:
+                moves.append(operational.Move(row.id, before.status, after.status))
         await conn.execute(_UPDATE_HEALTH, rows)
         # Workers stop sending to a webhook that this batch suspended.
         await self._announce(conn, "webhook", changed)
