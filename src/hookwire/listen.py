@@ -13,6 +13,7 @@ from typing import TextIO
 
 from aiohttp import web
 
+from hookwire.formats import chat_message
 from hookwire.signing import (
     HEADER_ID,
     HEADER_SIGNATURE,
@@ -70,6 +71,10 @@ def format_delivery(
 def _pretty_body(body: bytes) -> str:
     if not body:
         return "(empty body)"
+    chat = chat_message(body)
+    if chat is not None:  # a webhook with format slack or discord: the message as it reads
+        app, text = chat
+        return f"({app} message)\n{text}"
     try:
         return json.dumps(json.loads(body), indent=2, ensure_ascii=False)
     except ValueError:  # not JSON (or not UTF-8): show it as it came

@@ -151,6 +151,8 @@ class LogEntry:
     response_headers: dict[str, str] | None
     response_body: str | None
     created_at: datetime
+    # The body as sent when it is not the event's payload (a chat format).
+    request_body: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

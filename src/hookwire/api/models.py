@@ -157,6 +157,11 @@ class LogEntry(Model):
     request_headers: dict[str, str]
     response_headers: dict[str, str] | None
     response_body: str | None = Field(description="The first 4 KiB of the answer.")
+    request_body: str | None = Field(
+        None,
+        description="The body sent, when it is not the event's payload (a webhook with "
+        "`format` `slack` or `discord`); null: the event's payload was sent.",
+    )
     created_at: datetime = Field(
         description=(
             "When the entry was recorded (the attempt's end): the log is sorted by it, and "

@@ -118,6 +118,8 @@ class LogEntry:
     response_body: str | None = None
     # When it was recorded: the log's order and what since/until filter on.
     created_at: Time | None = None
+    # The body sent when it is not the event's payload (a Slack or Discord message).
+    request_body: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -48,6 +48,7 @@ def attempt_result(
         request_headers=outcome.request_headers,
         response_headers=outcome.response_headers,
         response_body=outcome.response_body,
+        request_body=outcome.request_body,
         state=decision.state,
         next_attempt_at=decision.next_attempt_at,
         next_retry_reason=decision.next_retry_reason,

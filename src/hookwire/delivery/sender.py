@@ -20,6 +20,8 @@ from yarl import URL
 from hookwire import __version__
 from hookwire.addressguard import AddressNotAllowed, GuardedResolver, check_host, parse_url
 from hookwire.config import DEFAULT_RESPONSE_READ_BYTES, DEFAULT_RESPONSE_STORE_BYTES, Settings
+from hookwire.enums import BodyFormat
+from hookwire.formats import render_body
 from hookwire.masking import mask_headers
 from hookwire.records import ClaimedDelivery, Webhook
 from hookwire.signing import signature_headers
@@ -40,6 +42,7 @@ class Target:
     """A webhook as the worker sends to it, valid for one ``version`` of the webhook."""
 
     webhook_id: str
+    tenant_id: str
     version: int
     url: URL  # parsed once: the host the guard checked is the host aiohttp uses
     scheme: str
@@ -54,10 +57,12 @@ class Target:
     active: bool
     suspended: bool
     refused: str | None  # why nothing is sent (a refused IP literal, an unreadable URL)
+    body_format: BodyFormat
+    tenant_label: str  # the tenant's name, which chat messages show
 
     @classmethod
-    def from_webhook(cls, webhook: Webhook, *, allow_private: bool) -> Target:
-        """The sending settings of ``webhook``."""
+    def from_webhook(cls, webhook: Webhook, *, allow_private: bool, tenant_label: str) -> Target:
+        """The sending settings of ``webhook``, whose tenant is named ``tenant_label``."""
         refused = None
         try:
             url = parse_url(webhook.url)
@@ -69,6 +74,7 @@ class Target:
         expires = webhook.previous_token_expires_at
         return cls(
             webhook_id=webhook.id,
+            tenant_id=webhook.tenant_id,
             version=webhook.version,
             url=url,
             scheme=webhook.signature_scheme,
@@ -90,6 +96,8 @@ class Target:
             active=webhook.active,
             suspended=webhook.status == "suspended",
             refused=refused,
+            body_format=webhook.format,
+            tenant_label=tenant_label,
         )
 
     def tokens(self, now: float) -> list[str]:
@@ -97,6 +105,10 @@ class Target:
         if self.previous_token and (self.previous_token_expires or 0) > now:
             return [self.token, self.previous_token]
         return [self.token]
+
+    def body(self, payload: bytes) -> bytes:
+        """The bytes sent for an event's ``payload``: itself, or a chat message."""
+        return render_body(self.body_format, payload, self.tenant_label)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +126,8 @@ class SendOutcome:
     request_headers: dict[str, str]
     response_headers: dict[str, str] | None
     response_body: str | None
+    # The body as sent when it is not the event's payload (a chat message).
+    request_body: str | None = None
 
     @property
     def gone(self) -> bool:
@@ -259,30 +273,36 @@ class Sender:
     async def send(self, target: Target, delivery: ClaimedDelivery) -> SendOutcome:
         """Send one attempt of ``delivery`` to ``target``; never raises for request errors."""
         now = time.time()
+        body = target.body(delivery.payload)
         signature = signature_headers(
-            target.scheme, target.tokens(now), delivery.id, int(now), delivery.payload
+            target.scheme, target.tokens(now), delivery.id, int(now), body
         )
         headers = {**target.headers, **signature}
         logged = {**target.logged_headers, **signature}
+        request_body = None if body is delivery.payload else body.decode()
         if target.refused is not None:
-            return self._failed(None, None, logged, target.refused, retryable=False)
+            return self._failed(
+                None, None, logged, target.refused, retryable=False, request_body=request_body
+            )
         assert self._session is not None, "Sender.open() was not called"
         sent_at = utcnow()
         started = time.perf_counter()
         try:
             async with self._session.post(
-                target.url, data=delivery.payload, headers=headers, allow_redirects=False
+                target.url, data=body, headers=headers, allow_redirects=False
             ) as response:
                 try:
-                    body = await _read_limited(response.content, self.read_bytes)
+                    answer = await _read_limited(response.content, self.read_bytes)
                 except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError):
-                    body = b""  # the status line is the answer; a broken body does not undo it
+                    answer = b""  # the status line is the answer; a broken body does not undo it
                 status = response.status
                 response_headers = storable_headers(response.headers)
         except (AddressNotAllowed, TimeoutError, aiohttp.ClientError, OSError) as exc:
             reason = describe_failure(exc, self.timeout_seconds)
             retryable = not isinstance(exc, AddressNotAllowed)
-            return self._failed(sent_at, started, logged, reason, retryable=retryable)
+            return self._failed(
+                sent_at, started, logged, reason, retryable=retryable, request_body=request_body
+            )
         received_at = utcnow()
         failure = describe_status(status)
         return SendOutcome(
@@ -298,7 +318,8 @@ class Sender:
             ),
             request_headers=logged,
             response_headers=response_headers,
-            response_body=storable_body(body, self.store_bytes),
+            response_body=storable_body(answer, self.store_bytes),
+            request_body=request_body,
         )
 
     def _failed(
@@ -309,6 +330,7 @@ class Sender:
         failure: str,
         *,
         retryable: bool,
+        request_body: str | None,
     ) -> SendOutcome:
         return SendOutcome(
             sent_at=sent_at,
@@ -322,4 +344,5 @@ class Sender:
             request_headers=headers,
             response_headers=None,
             response_body=None,
+            request_body=request_body,
         )

@@ -88,6 +88,9 @@ class CatalogStore(StorageBase):
             )
             if result.rowcount == 0:
                 raise NotFound(f"tenant {tenant_id!r} not found")
+            # Workers show the name in chat-format messages.
+            await self._announce(conn, "tenant", [tenant_id])
+        self.signals.changed("tenant", [tenant_id])
         return await self.get_tenant(tenant_id)
 
     async def delete_tenant(self, tenant_id: str) -> None:

@@ -273,17 +273,20 @@ class DeliveryStore(WebhookStore, LogStore):
         async with self.write() as conn:
             await conn.execute(_RELEASE, rows)
 
-    async def get_webhooks_by_id(self, webhook_ids: Collection[str]) -> list[Webhook]:
-        """Webhooks by id, whatever their tenant (the worker's settings cache)."""
+    async def get_webhooks_by_id(self, webhook_ids: Collection[str]) -> list[tuple[Webhook, str]]:
+        """Webhooks by id, whatever their tenant, each with its tenant's name (the
+        worker's settings cache: chat messages name the tenant)."""
         if not webhook_ids:
             return []
+        w = t.webhooks
+        query = (
+            sa.select(w, t.tenants.c.name.label("tenant_name"))
+            .join(t.tenants, t.tenants.c.id == w.c.tenant_id)
+            .where(w.c.id.in_(list(webhook_ids)))
+        )
         async with self.read() as conn:
-            rows = (
-                await conn.execute(
-                    t.webhooks.select().where(t.webhooks.c.id.in_(list(webhook_ids)))
-                )
-            ).all()
-        return [self._webhook(r) for r in rows]
+            rows = (await conn.execute(query)).all()
+        return [(self._webhook(r), r.tenant_name) for r in rows]
 
     async def next_due_time(self) -> datetime | None:
         """When the earliest pending delivery comes due (or its lease runs out)."""

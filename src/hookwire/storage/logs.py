@@ -38,6 +38,7 @@ def log_entry_record(row: sa.Row[Any]) -> LogEntry:
         response_headers=None if row.response_headers is None else dict(row.response_headers),
         response_body=row.response_body,
         created_at=row.created_at,
+        request_body=row.request_body,
     )
 
 
