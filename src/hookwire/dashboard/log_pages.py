@@ -23,6 +23,7 @@ from hookwire.dashboard.render import (
 )
 from hookwire.dashboard.session import TenantView, TenantViewDep, services_of
 from hookwire.errors import Invalid
+from hookwire.formats import chat_message
 from hookwire.records import Webhook
 from hookwire.service.deliveries import LogFilter
 
@@ -184,6 +185,8 @@ async def delivery_page(delivery_id: str, request: Request, tv: TenantViewDep) -
     event = await services.events.get(tv.id, delivery.event_id)
     wanted = request.query_params.get("attempt")
     sent = [a for a in attempts if a.id == wanted] or attempts[-1:]
+    # What the chosen attempt sent: a chat message for a Slack or Discord webhook.
+    sent_body = sent[0].request_body if sent else None
     context = {
         "section": "webhooks",
         "delivery": delivery,
@@ -191,7 +194,8 @@ async def delivery_page(delivery_id: str, request: Request, tv: TenantViewDep) -
         "selected": sent[0] if sent else None,
         "webhook": webhook,
         "event": event,
-        "body": pretty_json(event.payload),
+        "body": pretty_json(sent_body or event.payload),
+        "chat": chat_message(sent_body.encode()) if sent_body else None,
         "delivery_url": tenant_url(tv.id, "deliveries", delivery.id),
         "webhook_url": tenant_url(tv.id, "webhooks", webhook.id),
     }
