@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from hookwire import __version__
-from hookwire.api import admin, deliveries, events, system, webhooks
+from hookwire.api import admin, deliveries, events, portal, system, webhooks
 from hookwire.api.docs import mount_docs
 from hookwire.api.limits import BodySizeLimit, PrintableAddress
 from hookwire.api.middleware import Answers
@@ -80,7 +80,7 @@ def create_app(settings: Settings, storage: Storage | None = None) -> FastAPI:
     app.state.services = Services(storage, settings, app.state.metrics) if storage else None
     install_problem_handlers(app)
     app.openapi = lambda: problem_openapi(app)  # type: ignore[method-assign]
-    for module in (system, admin, webhooks, events, deliveries):
+    for module in (system, admin, portal, webhooks, events, deliveries):
         app.include_router(module.router)
     mount_docs(app)
     mount_dashboard(app)

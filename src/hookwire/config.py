@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -149,6 +150,11 @@ class Settings(BaseSettings):
             self.lease_seconds = self.request_timeout_seconds + LEASE_MARGIN_SECONDS
         return self
 
+    @field_validator("portal_frame_ancestors")
+    @classmethod
+    def _frame_ancestors_are_origins(cls, value: str) -> str:
+        return " ".join(frame_ancestor_origins(value))
+
     @field_validator("retry_schedule", mode="before")
     @classmethod
     def _parse_schedule(cls, value: object) -> object:
@@ -176,6 +182,35 @@ class Settings(BaseSettings):
         """The SQLAlchemy async URL: the SQLite file in ``data_dir`` unless one is given."""
         url = self.database_url or f"sqlite:///{self.data_dir / DEFAULT_DATABASE_FILE}"
         return to_async_url(url)
+
+
+# scheme://host[:port]: a DNS name, an IPv4 address or a bracketed IPv6 address.
+_ORIGIN = re.compile(
+    r"(?P<scheme>https?)://"
+    r"(?P<host>[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*|\[[0-9a-f:.]+\])"
+    r"(:(?P<port>[0-9]{1,5}))?",
+    re.IGNORECASE,
+)
+
+
+def frame_ancestor_origins(value: str) -> tuple[str, ...]:
+    """The origins in a space-separated ``portal_frame_ancestors``, checked one by one.
+
+    Only ``http(s)://host[:port]`` origins, with no path, wildcard or CSP
+    keyword: each one goes into a Content-Security-Policy header as it is.
+    """
+    origins = []
+    for origin in value.split():
+        match = _ORIGIN.fullmatch(origin)
+        port = match and match.group("port")
+        if match is None or (port and not 0 < int(port) < 65536):
+            raise ValueError(
+                f"portal frame ancestors must be origins such as https://app.example.com "
+                f"or http://127.0.0.1:8000 (scheme://host[:port], no path), "
+                f"separated by spaces; {origin!r} is not one"
+            )
+        origins.append(origin)
+    return tuple(origins)
 
 
 def to_async_url(url: str) -> str:

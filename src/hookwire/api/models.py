@@ -178,6 +178,11 @@ class RecoverResult(Model):
     deliveries: int = Field(description="How many deliveries were queued again.")
 
 
+class PortalLink(Model):
+    url: str = Field(description="Send the customer's browser here; it signs in once.")
+    expires_at: datetime = Field(description="Unused by then, the link no longer signs in.")
+
+
 class EventTypeList(ListResponse[EventType]):
     """A page of the event catalogue."""
 

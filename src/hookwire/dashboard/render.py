@@ -27,9 +27,11 @@ from hookwire import __version__
 from hookwire.dashboard.session import (
     CSRF_FIELD,
     CSRF_HEADER,
+    PORTAL_ENDED_URL,
     TENANT_PARAM,
     CsrfRejected,
     SignInRequired,
+    services_of,
     signin_url,
 )
 from hookwire.errors import HookwireError, InvalidCursor, NotFound, Unavailable, http_status
@@ -37,11 +39,12 @@ from hookwire.records import Page, Tenant
 
 # A strict policy is possible because nothing is inline: scripts and styles
 # are files under /static, and htmx is told not to inject its own styles.
-CONTENT_SECURITY_POLICY = (
+CONTENT_SECURITY_POLICY_TEMPLATE = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors {ancestors}; base-uri 'none'; "
     "object-src 'none'"
 )
+CONTENT_SECURITY_POLICY = CONTENT_SECURITY_POLICY_TEMPLATE.format(ancestors="'none'")
 SECURITY_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Frame-Options": "DENY",
@@ -52,6 +55,44 @@ SECURITY_HEADERS = {
     # The same URL answers a whole page or, to htmx, a fragment of it.
     "Vary": "HX-Request, HX-Target",
 }
+
+
+@cache
+def portal_security_headers(frame_ancestors: str) -> dict[str, str]:
+    """The headers of a portal's pages: framed by the operator's origins, when it lists some.
+
+    X-Frame-Options cannot name origins, so it is left out when the CSP's
+    frame-ancestors (which browsers obey over it) lists them.
+    """
+    if not frame_ancestors:
+        return SECURITY_HEADERS
+    headers = {
+        **SECURITY_HEADERS,
+        "Content-Security-Policy": CONTENT_SECURITY_POLICY_TEMPLATE.format(
+            ancestors=frame_ancestors
+        ),
+    }
+    del headers["X-Frame-Options"]
+    return headers
+
+
+def security_headers(request: Request) -> dict[str, str]:
+    """What every page gets; a portal's pages may be framed (``portal_frame_ancestors``)."""
+    if getattr(request.state, "portal", False):
+        return portal_security_headers(services_of(request).settings.portal_frame_ancestors)
+    return SECURITY_HEADERS
+
+
+def branding(request: Request) -> dict[str, Any]:
+    """The name and colours a page shows: the operator's, on a portal's pages."""
+    portal = bool(getattr(request.state, "portal", False))
+    settings = services_of(request).settings
+    return {
+        "portal": portal,
+        "product_name": (settings.portal_product_name if portal else "") or "hookwire",
+        "accent_color": settings.portal_accent_color if portal else "",
+    }
+
 
 NOTICES = {
     "created": "Webhook created. Send a test event to see a delivery in its event log.",
@@ -185,6 +226,7 @@ def render(
             ies="y" if count == "1" else "ies",
         ),
         "section": "",
+        **branding(request),
     }
     values.update(context or {})
     html = environment().get_template(template).render(values)
@@ -215,7 +257,8 @@ def error_page(request: Request, status: int, message: str) -> HTMLResponse:
 
 
 def _sign_in_again(request: Request, exc: SignInRequired) -> Response:
-    url = signin_url(request, exc.reason)
+    # A portal's person has no key: they come back through the platform.
+    url = PORTAL_ENDED_URL if exc.portal else signin_url(request, exc.reason)
     if is_htmx(request):
         return Response(status_code=200, headers={"HX-Redirect": url})
     return RedirectResponse(url, status_code=303)
@@ -267,7 +310,7 @@ class DashboardRoute(APIRoute):
 
         async def handle(request: Request) -> Response:
             response = await _handle(request, handler)
-            for name, value in SECURITY_HEADERS.items():
+            for name, value in security_headers(request).items():
                 response.headers.setdefault(name, value)
             return response
 

@@ -23,6 +23,10 @@ from hookwire.service.inputs import MAX_PAGE_LIMIT
 from hookwire.service.sessions import SESSION_MAX_AGE_SECONDS, SessionEnded
 
 SESSION_COOKIE = "hookwire_session"
+# A portal session's cookie (portal_pages.py): its own name, because it may be
+# SameSite=None for an iframe, and so that an ended one leads back to the portal.
+PORTAL_COOKIE = "hookwire_portal"
+PORTAL_ENDED_URL = "/portal/ended"
 SIGNIN_COOKIE = "hookwire_signin"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
@@ -36,12 +40,14 @@ class SignInRequired(Exception):
     """No valid session: the person must sign in (again).
 
     ``reason`` is a key of ``SIGNIN_REASONS``: it travels in the sign-in URL,
-    so only fixed texts can ever be shown there.
+    so only fixed texts can ever be shown there. ``portal``: the session was
+    a portal's, whose person has no key to sign in with.
     """
 
-    def __init__(self, reason: str | None = None) -> None:
+    def __init__(self, reason: str | None = None, portal: bool = False) -> None:
         super().__init__(reason or "sign in required")
         self.reason = reason
+        self.portal = portal
 
 
 SIGNIN_REASONS = {
@@ -57,10 +63,12 @@ class CsrfRejected(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Viewer:
-    """The signed-in person: who they are and their session's CSRF token."""
+    """The signed-in person: who they are, their session's CSRF token, and whether the
+    session came from a portal link (one tenant, no key)."""
 
     principal: Principal
     csrf_token: str
+    portal: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,25 +98,74 @@ def set_cookie(
     )
 
 
+def _session_cookie(
+    response: Response, request: Request, name: str, value: str, max_age: int
+) -> None:
+    """A session cookie (``max_age`` 0 deletes it). HttpOnly and SameSite=Lax, Secure over
+    https; the portal's is SameSite=None; Secure; Partitioned over https.
+
+    The portal may be shown in another site's iframe, where a SameSite=Lax
+    cookie is never sent; browsers accept SameSite=None only with Secure, so
+    over plain http the portal's cookie stays SameSite=Lax (and an iframe works
+    only within the same site). Partitioned (CHIPS) keeps it working where
+    third-party cookies are blocked: it is kept apart per embedding site, and
+    deleted only by a partitioned Set-Cookie.
+    """
+    https = request.url.scheme == "https"
+    cross_site = name == PORTAL_COOKIE and https
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        expires=None if max_age else 0,
+        path="/",
+        httponly=True,
+        samesite="none" if cross_site else "lax",
+        secure=https,
+    )
+    if cross_site:  # Python's cookies learn the attribute in 3.14
+        name_bytes, header = response.raw_headers[-1]
+        assert name_bytes == b"set-cookie", "the last header is the cookie just set"
+        response.raw_headers[-1] = (name_bytes, header + b"; Partitioned")
+
+
+async def _end_other_session(response: Response, request: Request, keep: str) -> None:
+    """Signing in one way ends a session the browser had the other way."""
+    other = PORTAL_COOKIE if keep == SESSION_COOKIE else SESSION_COOKIE
+    session_id = request.cookies.get(other)
+    if session_id:
+        await services_of(request).sessions.end(session_id)
+        _session_cookie(response, request, other, "", 0)
+
+
 async def start_session(response: Response, request: Request, principal: Principal) -> None:
     """Sign in: a new session, its id in the cookie (a session the browser still had ends)."""
     services = services_of(request)
     session_id = await services.sessions.start(principal, request.cookies.get(SESSION_COOKIE))
     set_cookie(response, request, SESSION_COOKIE, session_id, SESSION_MAX_AGE_SECONDS)
+    await _end_other_session(response, request, SESSION_COOKIE)
+
+
+async def start_portal_session(response: Response, request: Request, secret: str) -> str:
+    """Use a portal link: a portal session, its id in the portal cookie; answers the tenant.
+
+    :class:`hookwire.service.portal.LinkRefused` when the link signs no one in.
+    """
+    portal = services_of(request).portal
+    signed_in = await portal.sign_in(secret, request.cookies.get(PORTAL_COOKIE))
+    lifetime = int(signed_in.lifetime_seconds)
+    _session_cookie(response, request, PORTAL_COOKIE, signed_in.session_id, lifetime)
+    await _end_other_session(response, request, PORTAL_COOKIE)
+    return signed_in.tenant_id
 
 
 async def end_session(response: Response, request: Request) -> None:
     """Sign out: the session ends on the server, so no copy of the cookie works any more."""
-    session_id = request.cookies.get(SESSION_COOKIE)
-    if session_id:
-        await services_of(request).sessions.end(session_id)
-    response.delete_cookie(
-        SESSION_COOKIE,
-        path="/",
-        httponly=True,
-        samesite="lax",
-        secure=request.url.scheme == "https",
-    )
+    for name in (SESSION_COOKIE, PORTAL_COOKIE):
+        session_id = request.cookies.get(name)
+        if session_id:
+            await services_of(request).sessions.end(session_id)
+            _session_cookie(response, request, name, "", 0)
 
 
 def services_of(request: Request) -> Services:
@@ -138,14 +195,24 @@ def check_csrf(expected: str, submitted: str) -> None:
 async def current_viewer(request: Request) -> Viewer:
     """The signed-in person; every unsafe request must also carry the session's CSRF token."""
     session_id = request.cookies.get(SESSION_COOKIE)
+    portal = not session_id and PORTAL_COOKIE in request.cookies
+    if portal:
+        # Kept for rendering: a portal's pages, its ended page too, are framed and branded.
+        request.state.portal = True
+        session_id = request.cookies[PORTAL_COOKIE]
     if not session_id:
         raise SignInRequired()
     services = services_of(request)
     try:
         signed_in = await services.sessions.resume(session_id)
     except SessionEnded as exc:
-        raise SignInRequired(exc.reason) from None
-    viewer = Viewer(principal=signed_in.principal, csrf_token=signed_in.csrf_token)
+        raise SignInRequired(exc.reason, portal=portal) from None
+    viewer = Viewer(
+        principal=signed_in.principal,
+        csrf_token=signed_in.csrf_token,
+        portal=signed_in.is_portal,
+    )
+    request.state.portal = viewer.portal
     # Kept for rendering (error pages too): the navigation shows who is signed in.
     request.state.viewer = viewer
     if viewer.principal.is_admin:

@@ -71,6 +71,7 @@ def summary(report: PurgeReport) -> str:
         (report.deliveries, "deliveries"),
         (report.events, "events"),
         (report.dashboard_sessions, "expired dashboard sessions"),
+        (report.portal_links, "expired portal links"),
     ]
     line = "retention purged " + ", ".join(f"{n} {what}" for n, what in counts if n)
     return line if report.finished else line + " (more is left for the next run)"

@@ -17,6 +17,7 @@ from hookwire.service.auth import Auth
 from hookwire.service.catalog import Catalog
 from hookwire.service.deliveries import Deliveries
 from hookwire.service.events import Events
+from hookwire.service.portal import Portal
 from hookwire.service.sessions import Sessions
 from hookwire.service.tenants import Tenants
 from hookwire.service.webhooks import Webhooks
@@ -37,6 +38,7 @@ class Services:
         self.events = Events(storage, self.catalog, metrics)
         self.deliveries = Deliveries(storage)
         self.sessions = Sessions(storage, settings.admin_key)
+        self.portal = Portal(storage, settings, self.sessions)
         self._storage = storage
         storage.signals.add_change_listener(self._changed)
 

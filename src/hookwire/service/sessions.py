@@ -23,12 +23,15 @@ from hookwire.records import DashboardSession
 from hookwire.service.auth import ADMIN, Principal
 from hookwire.storage import Storage
 from hookwire.storage.base import utcnow
+from hookwire.storage.portal import PORTAL_SESSION_KIND
 
 SESSION_MAX_AGE_SECONDS = 12 * 3600
 SESSION_ID_BYTES = 32
 CSRF_TOKEN_BYTES = 32
 # A sign-in with an API key. Sessions of other kinds may have no key.
 SESSION_KIND_KEY = "key"
+# A sign-in with a portal link (service/portal.py): one tenant, no key.
+SESSION_KIND_PORTAL = PORTAL_SESSION_KIND
 
 
 class SessionEnded(Unauthorized):
@@ -42,10 +45,15 @@ class SessionEnded(Unauthorized):
 
 @dataclass(frozen=True, slots=True)
 class SignedIn:
-    """Who a live session acts for, and the CSRF token its forms must carry."""
+    """Who a live session acts for, the CSRF token its forms must carry, and its kind."""
 
     principal: Principal
     csrf_token: str
+    kind: str = SESSION_KIND_KEY
+
+    @property
+    def is_portal(self) -> bool:
+        return self.kind == SESSION_KIND_PORTAL
 
 
 def new_csrf_token() -> str:
@@ -118,21 +126,47 @@ class Sessions:
                 "an admin without a stored key signed in with the configured key"
             )
             fingerprint = admin_key_fingerprint(session_id, self._admin_key)
+        await self._store(
+            session_id, SESSION_KIND_KEY, principal, fingerprint, SESSION_MAX_AGE_SECONDS
+        )
+        return session_id
+
+    async def start_portal(
+        self, tenant_id: str, lifetime_seconds: float, replacing: str | None = None
+    ) -> str:
+        """A portal session for one tenant, without a key; returns its id, for the cookie.
+
+        NotFound when the tenant was deleted meanwhile.
+        """
+        if replacing:
+            await self.end(replacing)
+        session_id = new_session_id()
+        principal = Principal(tenant_id=tenant_id)
+        await self._store(session_id, SESSION_KIND_PORTAL, principal, None, lifetime_seconds)
+        return session_id
+
+    async def _store(
+        self,
+        session_id: str,
+        kind: str,
+        principal: Principal,
+        fingerprint: str | None,
+        lifetime_seconds: float,
+    ) -> None:
         now = utcnow()
         await self._storage.create_dashboard_session(
             DashboardSession(
                 id_hash=hash_session_id(session_id),
-                kind=SESSION_KIND_KEY,
+                kind=kind,
                 api_key_id=principal.api_key_id,
                 tenant_id=principal.tenant_id,
                 is_admin=principal.is_admin,
                 admin_key_fingerprint=fingerprint,
                 csrf_token=new_csrf_token(),
                 created_at=now,
-                expires_at=now + timedelta(seconds=SESSION_MAX_AGE_SECONDS),
+                expires_at=now + timedelta(seconds=lifetime_seconds),
             )
         )
-        return session_id
 
     async def resume(self, session_id: str) -> SignedIn:
         """The live session with this id; :class:`SessionEnded` (and the row deleted) if none."""
@@ -148,7 +182,7 @@ class Sessions:
         if principal is None:
             await self._storage.delete_dashboard_session(id_hash)
             raise SessionEnded("revoked")
-        return SignedIn(principal, session.csrf_token)
+        return SignedIn(principal, session.csrf_token, session.kind)
 
     async def end(self, session_id: str) -> None:
         """Sign out: the row is deleted, so no copy of the cookie works any more."""

@@ -14,6 +14,7 @@ from hookwire.storage.catalog import CatalogStore
 from hookwire.storage.claims import ClaimStore
 from hookwire.storage.deliveries import DeliveryStore
 from hookwire.storage.logs import LogStore
+from hookwire.storage.portal import PortalStore
 from hookwire.storage.retention import RetentionStore
 from hookwire.storage.sessions import SessionStore
 from hookwire.storage.webhooks import WebhookStore
@@ -30,6 +31,7 @@ class Storage(
     AcceptStore,
     LogStore,
     SessionStore,
+    PortalStore,
     RetentionStore,
 ):
     """Every database operation hookwire performs, on SQLite or PostgreSQL."""

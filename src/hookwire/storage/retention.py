@@ -16,7 +16,8 @@ one day more. What is older than the cutoff goes:
   A pending delivery, and a delivery in a state not known to be final, keeps
   its event and every delivery of it.
 
-Expired dashboard sessions go too, at ``now`` rather than at the cutoff.
+Expired dashboard sessions and portal sign-in links go too, at ``now`` rather
+than at the cutoff.
 
 On PostgreSQL the log is partitioned by day (see :mod:`.log_partitions`), and
 purging first drops the partitions that end by the cutoff, which keeps the
@@ -74,6 +75,7 @@ class PurgeReport:
     deliveries: int = 0
     events: int = 0
     dashboard_sessions: int = 0
+    portal_links: int = 0
     finished: bool = True
     skipped: bool = False
 
@@ -86,6 +88,7 @@ class PurgeReport:
             or self.deliveries
             or self.events
             or self.dashboard_sessions
+            or self.portal_links
         )
 
 
@@ -106,6 +109,7 @@ class _Run:
         self.deliveries = 0
         self.events = 0
         self.dashboard_sessions = 0
+        self.portal_links = 0
         self.finished = True
         # Where the walk through old events has got to: (triggered_at, tenant_id, id).
         self.events_after: tuple[datetime, str, str] | None = None
@@ -124,6 +128,7 @@ class _Run:
             deliveries=self.deliveries,
             events=self.events,
             dashboard_sessions=self.dashboard_sessions,
+            portal_links=self.portal_links,
             finished=self.finished,
         )
 
@@ -158,6 +163,7 @@ class RetentionStore(LogPartitionStore):
                 lambda conn: self._delete_old_log_entries(conn, cutoff, batch_rows, run),
                 lambda conn: self._delete_old_events(conn, cutoff, batch_rows, run),
                 lambda conn: self._delete_expired_sessions(conn, now, batch_rows, run),
+                lambda conn: self._delete_expired_portal_links(conn, now, batch_rows, run),
             ]
             for step in steps:
                 while not run.out_of_time():
@@ -303,8 +309,23 @@ class RetentionStore(LogPartitionStore):
         conn: AsyncConnection, now: datetime, limit: int, run: _Run
     ) -> bool:
         # Served by ix_dashboard_sessions_expires_at.
-        s = t.dashboard_sessions
-        expired = sa.select(s.c.id_hash).where(s.c.expires_at <= now).limit(limit)
-        result = await conn.execute(s.delete().where(s.c.id_hash.in_(expired)))
-        run.dashboard_sessions += result.rowcount
-        return bool(result.rowcount == limit)
+        deleted = await _delete_expired(conn, t.dashboard_sessions, now, limit)
+        run.dashboard_sessions += deleted
+        return deleted == limit
+
+    @staticmethod
+    async def _delete_expired_portal_links(
+        conn: AsyncConnection, now: datetime, limit: int, run: _Run
+    ) -> bool:
+        # Used or not: past its expiry a link signs no one in. ix_portal_links_expires_at.
+        deleted = await _delete_expired(conn, t.portal_links, now, limit)
+        run.portal_links += deleted
+        return deleted == limit
+
+
+async def _delete_expired(conn: AsyncConnection, table: sa.Table, now: datetime, limit: int) -> int:
+    """Delete up to ``limit`` rows of ``table`` (keyed by ``id_hash``) expired by ``now``."""
+    expired = sa.select(table.c.id_hash).where(table.c.expires_at <= now).limit(limit)
+    result = await conn.execute(table.delete().where(table.c.id_hash.in_(expired)))
+    deleted: int = result.rowcount
+    return deleted
