@@ -17,6 +17,7 @@ from hookwire.crypto import MissingSecretKey, TokenCipher, load_or_create_secret
 from hookwire.delivery import Worker
 from hookwire.errors import Conflict, NotReady
 from hookwire.ids import new_api_key
+from hookwire.logformat import say
 from hookwire.operational import DATA_SCHEMA, TYPES
 from hookwire.storage import Storage, create_engine, make_url, startup
 from hookwire.storage.migrate import migrate
@@ -137,8 +138,8 @@ async def run_worker_process(settings: Settings) -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, worker.request_stop)
-        print(f"hookwire worker {worker.worker_id} is delivering", flush=True)
+        say(f"hookwire worker {worker.worker_id} is delivering")
         await worker.run()
-        print(f"hookwire worker {worker.worker_id} stopped", flush=True)
+        say(f"hookwire worker {worker.worker_id} stopped")
     finally:
         await storage.close()

@@ -5,12 +5,11 @@ from __future__ import annotations
 import asyncio
 import errno
 import functools
-import logging
 import signal
 import socket
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args, get_origin
 
 import click
 from pydantic.fields import FieldInfo
@@ -18,6 +17,7 @@ from pydantic.fields import FieldInfo
 from hookwire import __version__
 from hookwire.config import Settings
 from hookwire.errors import NotReady
+from hookwire.logformat import configure_logging, say, uvicorn_log_config
 
 # Which settings each command takes: the worker has no HTTP server and no
 # admin key; migrate needs only where the database and the secret key are.
@@ -62,6 +62,9 @@ def _click_type(field: FieldInfo) -> tuple[click.ParamType[Any], str]:
         return (click.FloatRange(low, high, **ranged) if bounds else click.FLOAT), "FLOAT"
     if field.annotation is Path:
         return click.Path(path_type=Path, file_okay=False), "PATH"
+    if get_origin(field.annotation) is Literal:
+        choices = [str(c) for c in get_args(field.annotation)]
+        return click.Choice(choices), "[" + "|".join(choices) + "]"
     return click.STRING, "TEXT"
 
 
@@ -169,18 +172,19 @@ def serve(settings: Settings) -> None:
     from hookwire.app import create_app
     from hookwire.bootstrap import prepare_to_serve
 
+    configure_logging(settings.log_format)
     sock = _bind(settings.host, settings.port)
     asyncio.run(prepare_to_serve(settings))
     app = create_app(settings)
     _exit_cleanly_on_stop_signals()
-    print(
+    say(
         f"hookwire {__version__} on http://{_shown_host(settings.host)}:"
-        f"{sock.getsockname()[1]}/ (database: {_describe_db(settings)})",
-        flush=True,
+        f"{sock.getsockname()[1]}/ (database: {_describe_db(settings)})"
     )
     config = uvicorn.Config(
         app,
         log_level="warning",
+        log_config=uvicorn_log_config(settings.log_format),
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 1,
     )
     uvicorn.Server(config).run(sockets=[sock])
@@ -283,8 +287,8 @@ def worker(settings: Settings) -> None:
     """
     from hookwire.bootstrap import run_worker_process
 
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
-    print(f"hookwire {__version__} worker (database: {_describe_db(settings)})", flush=True)
+    configure_logging(settings.log_format)
+    say(f"hookwire {__version__} worker (database: {_describe_db(settings)})")
     asyncio.run(run_worker_process(settings))
 
 

@@ -1,6 +1,8 @@
-"""Unauthenticated operational routes: liveness, readiness, metrics."""
+"""Operational routes: liveness, readiness (open), metrics (open, or behind a token)."""
 
 from __future__ import annotations
+
+import hmac
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -31,8 +33,25 @@ async def readyz(services: ServicesDep) -> dict[str, str] | Response:
 
 
 @router.get("/metrics", response_class=Response)
-async def metrics(request: Request) -> Response:
-    """Prometheus metrics of this process."""
-    return Response(
-        generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST
+async def metrics(request: Request, services: ServicesDep) -> Response:
+    """Prometheus metrics: this process's, and the queue's as the database has it.
+
+    With ``HOOKWIRE_METRICS_TOKEN`` set, only for ``Authorization: Bearer <token>``.
+    """
+    token = request.app.state.settings.metrics_token
+    if token is not None and not _bearer_is(request.headers.get("authorization"), token):
+        return problem_response(
+            401,
+            "GET /metrics needs Authorization: Bearer <HOOKWIRE_METRICS_TOKEN>",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    registry = request.app.state.metrics
+    await registry.refresh_from(services.queue_stats)
+    return Response(generate_latest(registry.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def _bearer_is(header: str | None, token: str) -> bool:
+    scheme, _, given = (header or "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        given.strip().encode(), token.encode()
     )

@@ -13,7 +13,9 @@ import asyncio
 import logging
 from collections.abc import Callable
 
+from hookwire.enums import DeliveryState
 from hookwire.errors import Unavailable
+from hookwire.logformat import log_ids
 from hookwire.records import AttemptResult
 from hookwire.storage import Storage
 
@@ -79,6 +81,7 @@ class Recorder:
                 )
                 del self._results[: len(batch)]
                 self._on_recorded(batch)
+                _log_failures(batch)
             self._ready.clear()
 
     async def _loop(self) -> None:
@@ -94,3 +97,16 @@ class Recorder:
             except Exception:
                 log.exception("recording delivery results failed; retrying")
                 await asyncio.sleep(FLUSH_RETRY_SECONDS)
+
+
+def _log_failures(batch: list[AttemptResult]) -> None:
+    """A line per delivery that failed for good, with its ids (never what was sent)."""
+    for result in batch:
+        if result.state == DeliveryState.FAILED:
+            log.warning(
+                "delivery %s failed for good after attempt %d: %s",
+                result.delivery_id,
+                result.attempt,
+                result.error,
+                extra=log_ids(result),
+            )

@@ -31,6 +31,7 @@ from hookwire.delivery.sender import Sender, SendOutcome
 from hookwire.delivery.targets import Targets
 from hookwire.enums import DeliveryState
 from hookwire.errors import Unavailable
+from hookwire.logformat import log_ids
 from hookwire.metrics import Metrics
 from hookwire.records import AttemptResult, ClaimedDelivery
 from hookwire.retry import Decision, RetryPolicy, decide
@@ -381,13 +382,18 @@ class Worker:
             self._add_result(self._skipped(delivery, reason))
             return
         recorded = False
+        in_flight = None if self._metrics is None else self._metrics.requests_in_flight
+        if in_flight is not None:
+            in_flight.inc()
         try:
             outcome = await self._sender.send(target, delivery)
             self._add_result(self._result(delivery, outcome))
             recorded = True
         except Exception:
-            log.exception("delivery %s: unexpected error", delivery.id)
+            log.exception("delivery %s: unexpected error", delivery.id, extra=log_ids(delivery))
         finally:
+            if in_flight is not None:
+                in_flight.dec()
             if not recorded:  # an unexpected error, or cut off at shutdown
                 self._to_release.append(delivery)
 

@@ -12,7 +12,7 @@ which each door translates in one place.
 from __future__ import annotations
 
 from hookwire.config import Settings
-from hookwire.metrics import Metrics
+from hookwire.metrics import Metrics, QueueStats
 from hookwire.service.auth import Auth
 from hookwire.service.catalog import Catalog
 from hookwire.service.deliveries import Deliveries
@@ -59,6 +59,10 @@ class Services:
     async def ping(self) -> None:
         """Return once the database answers; :class:`Unavailable` within its timeout if not."""
         await self._storage.ping()
+
+    async def queue_stats(self) -> QueueStats:
+        """The delivery queue and webhook counts ``/metrics`` exports (bounded by the timeout)."""
+        return await self._storage.queue_stats()
 
 
 def _ignore() -> None:

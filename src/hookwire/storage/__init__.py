@@ -17,6 +17,7 @@ from hookwire.storage.logs import LogStore
 from hookwire.storage.portal import PortalStore
 from hookwire.storage.retention import RetentionStore
 from hookwire.storage.sessions import SessionStore
+from hookwire.storage.stats import StatsStore
 from hookwire.storage.webhooks import WebhookStore
 
 __all__ = ["Storage", "create_engine", "make_url"]
@@ -33,5 +34,6 @@ class Storage(
     SessionStore,
     PortalStore,
     RetentionStore,
+    StatsStore,
 ):
     """Every database operation hookwire performs, on SQLite or PostgreSQL."""
