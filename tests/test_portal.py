@@ -322,7 +322,7 @@ async def test_signing_out_of_the_portal_ends_its_session(
     match = CSRF_INPUT.search(page.text)
     assert match is not None
     response = await browser.post("/signout", data={"csrf_token": match.group(1)})
-    assert response.status_code == 303
+    assert response.status_code == 303 and response.headers["location"] == "/portal/ended"
     assert PORTAL_COOKIE not in browser.cookies
     assert await storage.find_dashboard_session(hash_session_id(session_id)) is None
 
@@ -522,6 +522,7 @@ def test_accent_css_derives_its_shades() -> None:
     assert "--primary-dark: #2b5782;" in css  # 15 % towards black
     assert "--primary-soft: #eff3f7;" in css  # 92 % towards white
     assert "rgba(51, 102, 153, 0.35)" in css
+    assert ".brand-mark { background: var(--primary); }" in css
 
 
 @pytest.mark.parametrize(

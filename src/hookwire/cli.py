@@ -1,4 +1,4 @@
-"""The ``hookwire`` command: serve, worker, migrate, listen, demo."""
+"""The ``hookwire`` command: serve, worker, migrate, listen, demo; events, webhooks, logs."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import click
 from pydantic.fields import FieldInfo
 
 from hookwire import __version__
+from hookwire.cli_api import API_COMMANDS
 from hookwire.config import Settings
 from hookwire.errors import NotReady
 from hookwire.logformat import configure_logging, say, uvicorn_log_config
@@ -332,6 +333,11 @@ def demo(url: str, admin_key: str, receiver_url: str, token: str | None) -> None
     except DemoError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(describe(result, url))
+
+
+# The API's commands (events send, webhooks, logs), through hookwire.client.
+for _command in API_COMMANDS:
+    main.add_command(_command)
 
 
 def _exit_cleanly_on_stop_signals() -> None:

@@ -8,11 +8,23 @@ from __future__ import annotations
 
 import asyncio
 import time
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import aiohttp
+import httpx
+
+from hookwire.client import (
+    UNSET,
+    AsyncClient,
+    Conflict,
+    HookwireError,
+    Unauthorized,
+    Webhook,
+    endpoints,
+    with_json,
+)
 
 DEMO_EVENT_TYPES = {
     "license.created": "A license was issued.",
@@ -53,95 +65,82 @@ class DemoResult:
     log: list[dict[str, Any]]
 
 
-class _Api:
-    def __init__(self, session: aiohttp.ClientSession, base_url: str) -> None:
-        self.session = session
-        self.base_url = base_url.rstrip("/")
-
-    async def call(
-        self, method: str, path: str, body: Any = None, ok: tuple[int, ...] = (200, 201, 202)
-    ) -> Any:
-        url = self.base_url + path
-        try:
-            async with self.session.request(method, url, json=body) as response:
-                payload = await response.json(content_type=None)
-                status = response.status
-        except aiohttp.ClientConnectionError:
-            raise DemoError(
-                f"cannot reach hookwire at {self.base_url}: is `hookwire serve` running?"
-            ) from None
-        if status == 401:
-            raise DemoError("the admin key was refused: pass --admin-key or set HOOKWIRE_ADMIN_KEY")
-        if status not in ok:
-            detail = payload.get("detail") if isinstance(payload, dict) else payload
-            raise DemoError(f"{method} {path} answered {status}: {detail}")
-        return payload
-
-
 async def run_demo(
     base_url: str, admin_key: str, receiver_url: str, token: str | None
 ) -> DemoResult:
     """Create the demo's catalogue, tenant and webhook, trigger events, collect the log."""
-    headers = {"Authorization": f"Bearer {admin_key}"}
-    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_SECONDS)
-    async with aiohttp.ClientSession(headers=headers, timeout=timeout) as session:
-        api = _Api(session, base_url)
-        for name, description in DEMO_EVENT_TYPES.items():
-            await api.call(
-                "POST",
-                "/v1/event-types",
-                {"name": name, "description": description},
-                ok=(201, 409),  # already there from an earlier run
-            )
-        await api.call(
-            "POST",
-            "/v1/tenants",
-            {"id": DEMO_TENANT_ID, "name": DEMO_TENANT_NAME},
-            ok=(201, 409),  # an earlier run made it
-        )
-        tenant = {"id": DEMO_TENANT_ID}
-        tenant_path = f"/v1/tenants/{DEMO_TENANT_ID}"
-        webhook = await _demo_webhook(api, tenant_path, receiver_url, token)
-        event_ids = []
-        for event_type, data in DEMO_EVENTS:
-            event = await api.call(
-                "POST", f"{tenant_path}/events", {"event": event_type, "data": data}
-            )
-            event_ids.append(event["id"])
-        log = await _wait_for_log(
-            api, f"{tenant_path}/webhooks/{webhook['id']}/logs", set(event_ids)
-        )
-    return DemoResult(tenant["id"], webhook["id"], receiver_url, webhook["token"], event_ids, log)
+    try:
+        async with AsyncClient(base_url, admin_key, timeout=REQUEST_TIMEOUT_SECONDS) as api:
+            return await _run(api, receiver_url, token)
+    except httpx.ConnectError:
+        raise DemoError(
+            f"cannot reach hookwire at {base_url.rstrip('/')}: is `hookwire serve` running?"
+        ) from None
+    except httpx.TimeoutException:
+        raise DemoError(
+            f"hookwire at {base_url.rstrip('/')} did not answer within "
+            f"{REQUEST_TIMEOUT_SECONDS:g} seconds"
+        ) from None
+    except httpx.TransportError as exc:
+        raise DemoError(f"cannot talk to hookwire at {base_url.rstrip('/')}: {exc}") from None
+    except Unauthorized:
+        raise DemoError(
+            "the admin key was refused: pass --admin-key or set HOOKWIRE_ADMIN_KEY"
+        ) from None
+    except HookwireError as exc:
+        raise DemoError(f"{exc.request} answered {exc.status}: {exc.detail}") from None
 
 
-async def _demo_webhook(
-    api: _Api, tenant_path: str, receiver_url: str, token: str | None
-) -> dict[str, Any]:
+async def _run(api: AsyncClient, receiver_url: str, token: str | None) -> DemoResult:
+    for name, description in DEMO_EVENT_TYPES.items():
+        with suppress(Conflict):  # already there from an earlier run
+            await api.create_event_type(name, description=description)
+    with suppress(Conflict):  # an earlier run made it
+        await api.create_tenant(DEMO_TENANT_NAME, id=DEMO_TENANT_ID)
+    webhook = await _demo_webhook(api, receiver_url, token)
+    event_ids = []
+    for event_type, data in DEMO_EVENTS:
+        accepted = await api.send_event(DEMO_TENANT_ID, event_type, data)
+        event_ids.append(accepted.id)
+    log = await _wait_for_log(api, webhook.id, set(event_ids))
+    return DemoResult(DEMO_TENANT_ID, webhook.id, receiver_url, webhook.token, event_ids, log)
+
+
+async def _demo_webhook(api: AsyncClient, receiver_url: str, token: str | None) -> Webhook:
     """The demo tenant's webhook to ``receiver_url``: the one an earlier run made, or a new one.
 
     A token given this time replaces the old one, so the listener started with
     it verifies what it receives.
     """
-    body: dict[str, Any] = {"events": list(DEMO_EVENT_TYPES), "active": True}
-    if token:
-        body["token"] = token
-    hooks: list[dict[str, Any]] = (await api.call("GET", f"{tenant_path}/webhooks"))["data"]
-    for hook in hooks:
-        if hook["url"] == receiver_url:
-            updated: dict[str, Any] = await api.call(
-                "PATCH", f"{tenant_path}/webhooks/{hook['id']}", body
+    events = list(DEMO_EVENT_TYPES)
+    async for hook in api.iter_webhooks(DEMO_TENANT_ID):
+        if hook.url == receiver_url:
+            return await api.update_webhook(
+                DEMO_TENANT_ID,
+                hook.id,
+                events=events,
+                active=True,
+                token=token or UNSET,
             )
-            return updated
-    body.update(name="Local listener", url=receiver_url)
-    created: dict[str, Any] = await api.call("POST", f"{tenant_path}/webhooks", body)
-    return created
+    return await api.create_webhook(
+        DEMO_TENANT_ID,
+        name="Local listener",
+        url=receiver_url,
+        token=token or None,
+        events=events,
+        active=True,
+    )
 
 
-async def _wait_for_log(api: _Api, path: str, event_ids: set[str]) -> list[dict[str, Any]]:
-    """This run's log entries once every event has one, or what there is after the wait."""
+async def _wait_for_log(
+    api: AsyncClient, webhook_id: str, event_ids: set[str]
+) -> list[dict[str, Any]]:
+    """This run's log entries, as the API shows them, once every event has one (or at the
+    end of the wait, what there is)."""
     deadline = time.monotonic() + WAIT_FOR_LOG_SECONDS
+    call = with_json(endpoints.list_webhook_logs(DEMO_TENANT_ID, webhook_id))
     while True:
-        page: list[dict[str, Any]] = (await api.call("GET", path))["data"]
+        page: list[dict[str, Any]] = (await api.send(call))[1]["data"]
         entries = [e for e in page if e["eventId"] in event_ids]
         if {e["eventId"] for e in entries} >= event_ids:
             return entries

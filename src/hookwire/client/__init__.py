@@ -29,7 +29,7 @@ Receivers check hookwire's signatures with :mod:`hookwire.signing`.
 """
 
 from hookwire.client.async_client import AsyncClient
-from hookwire.client.calls import DEFAULT_TIMEOUT_SECONDS, Call
+from hookwire.client.calls import DEFAULT_TIMEOUT_SECONDS, Call, with_json
 from hookwire.client.endpoints import UNSET, Unset
 from hookwire.client.errors import (
     Conflict,
@@ -82,4 +82,5 @@ __all__ = [
     "UnexpectedAnswer",
     "Unset",
     "Webhook",
+    "with_json",
 ]

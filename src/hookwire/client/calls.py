@@ -50,6 +50,20 @@ class Call(Generic[T]):
         return replace(self, params={**self.params, "cursor": cursor})
 
 
+def with_json(call: Call[T]) -> Call[tuple[T, Any]]:
+    """``call`` reading both its result and the answer's JSON as the server sent it.
+
+    For a caller that shows the answer itself (``hookwire … --json``) or keeps
+    fields this client does not know: ``client.send(with_json(call))``.
+    """
+    read = call.read
+
+    def both(response: httpx.Response) -> tuple[T, Any]:
+        return read(response), response.json()
+
+    return Call(call.method, call.path, both, call.params, call.body, call.headers)
+
+
 def answer(call: Call[T], response: httpx.Response) -> T:
     """The result of ``call`` from its ``response``, or the error the response stands for."""
     if not response.is_success:

@@ -9,6 +9,7 @@ from hookwire.dashboard.forms import text
 from hookwire.dashboard.render import DashboardRoute, error_page, render, tenant_url
 from hookwire.dashboard.session import (
     CSRF_FIELD,
+    PORTAL_ENDED_URL,
     SIGNIN_COOKIE,
     SIGNIN_FORM_MAX_AGE_SECONDS,
     SIGNIN_REASONS,
@@ -88,8 +89,9 @@ async def signin(request: Request) -> Response:
 @router.post("/signout")
 async def signout(request: Request, viewer: ViewerDep) -> Response:
     """End the session (the CSRF check keeps other sites from signing people out)."""
-    del viewer
-    response = RedirectResponse("/signin?reason=signed-out", status_code=303)
+    # A portal's person has no key to sign in with again: they come back through the platform.
+    target = PORTAL_ENDED_URL if viewer.portal else "/signin?reason=signed-out"
+    response = RedirectResponse(target, status_code=303)
     await end_session(response, request)
     return response
 

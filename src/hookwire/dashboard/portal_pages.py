@@ -87,4 +87,5 @@ def accent_css(color: str) -> str:
         f"  --primary-soft: {mix(255, 0.92)};\n"
         f"  --focus: 0 0 0 3px rgba({red}, {green}, {blue}, 0.35);\n"
         "}\n"
+        ".brand-mark { background: var(--primary); }\n"
     )
