@@ -140,6 +140,21 @@ async def browser(chromium_path: Path) -> AsyncIterator[Browser]:
             await launched.close()
 
 
+def page_errors(page: Page) -> list[str]:
+    """The errors ``page`` reports from now on: script errors and CSP violations."""
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on(
+        "console",
+        lambda msg: (
+            errors.append(msg.text)
+            if msg.type == "error" and "Content Security Policy" in msg.text
+            else None
+        ),
+    )
+    return errors
+
+
 @pytest_asyncio.fixture(loop_scope="module")
 async def page(browser: Browser, server: Server) -> AsyncIterator[Page]:
     """A fresh context (no cookies) at desktop width.
@@ -150,17 +165,8 @@ async def page(browser: Browser, server: Server) -> AsyncIterator[Page]:
     log_start = server.log_path.stat().st_size
     context = await browser.new_context(viewport=DESKTOP, base_url=server.base_url)
     context.set_default_timeout(10_000)
-    errors: list[str] = []
     fresh = await context.new_page()
-    fresh.on("pageerror", lambda exc: errors.append(str(exc)))
-    fresh.on(
-        "console",
-        lambda msg: (
-            errors.append(msg.text)
-            if msg.type == "error" and "Content Security Policy" in msg.text
-            else None
-        ),
-    )
+    errors = page_errors(fresh)
     try:
         yield fresh
     finally:

@@ -27,6 +27,7 @@ from tests.browser import (
     Server,
     make_tenant,
     make_webhook,
+    page_errors,
     screenshot,
 )
 from tests.faults import serve_process
@@ -206,17 +207,8 @@ async def _tab(browser: Browser, portal: Portal) -> AsyncIterator[tuple[Page, li
     log_start = portal.log.stat().st_size
     context = await browser.new_context(viewport=DESKTOP)
     context.set_default_timeout(10_000)
-    errors: list[str] = []
     tab = await context.new_page()
-    tab.on("pageerror", lambda exc: errors.append(str(exc)))
-    tab.on(
-        "console",
-        lambda msg: (
-            errors.append(msg.text)
-            if msg.type == "error" and "Content Security Policy" in msg.text
-            else None
-        ),
-    )
+    errors = page_errors(tab)
     try:
         yield tab, errors
     finally:

@@ -175,6 +175,15 @@ def _pages(client: Client, call: Call[Page[T]]) -> Iterator[Item[T]]:
         call = call.with_cursor(page.next_cursor)
 
 
+def _send_one(client: Client, call: Call[T], as_json: bool) -> T | None:
+    """The call's result, for the command to show; with ``--json``, None: its JSON is shown."""
+    result, raw = client.send(with_json(call))
+    if as_json:
+        _print_json(raw)
+        return None
+    return result
+
+
 def _print_json(value: Any, *, one_line: bool = False) -> None:
     click.echo(json.dumps(value, ensure_ascii=False, indent=None if one_line else 2))
 
@@ -238,9 +247,8 @@ def send_event(
     text = data_file.read() if data_file is not None else data_text
     data = {} if text is None else _json_object(text, source)
     call = api.send_event(tenant, event, data, id=event_id, idempotency_key=idempotency_key)
-    accepted, raw = client.send(with_json(call))
-    if as_json:
-        _print_json(raw)
+    accepted = _send_one(client, call, as_json)
+    if accepted is None:
         return
     click.echo(f"event       {accepted.id} ({accepted.event})")
     click.echo(f"deliveries  {accepted.deliveries}")
@@ -359,9 +367,8 @@ def create_webhook(
         ordering=ordering,
         signature_scheme=signature_scheme,
     )
-    webhook, raw = client.send(with_json(call))
-    if as_json:
-        _print_json(raw)
+    webhook = _send_one(client, call, as_json)
+    if webhook is None:
         return
     click.echo(f"webhook  {webhook.id} ({webhook.name})")
     click.echo(f"token    {webhook.token}")
