@@ -86,7 +86,13 @@ def _candidates(header: str) -> list[bytes]:
 
 
 def verify(token: str, body: bytes, header: str) -> bool:
-    """True when any space-separated signature in ``header`` is ``sign(token, body)``."""
+    """Whether a hookwire-scheme delivery is genuine: the receiver's one call.
+
+    ``token`` is the webhook's token, ``body`` the request body exactly as
+    received (bytes, not re-serialised JSON), ``header`` the value of
+    ``Webhook-Signature``. True when any of its space-separated signatures (two
+    during a token rotation) is ``sign(token, body)``; compared in constant time.
+    """
     expected = sign(token, body).encode()
     return any(hmac.compare_digest(expected, given) for given in _candidates(header))
 
