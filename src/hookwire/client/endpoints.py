@@ -205,6 +205,8 @@ def create_webhook(
     """Register a webhook. What is None takes the server's default (``events``: all).
 
     The token is generated when omitted; the answer shows it in full.
+    ``signature_scheme`` is ``"hookwire"`` or ``"standard"``, ``ordering``
+    ``"none"`` or ``"fifo"``, ``format`` ``"hookwire"``, ``"slack"`` or ``"discord"``.
     """
     body = {
         camel(field): value
