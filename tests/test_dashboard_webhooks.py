@@ -46,7 +46,7 @@ async def test_sign_in_and_add_a_webhook_through_the_modal(
     await expect(dialog.get_by_label("trial.activated")).to_be_hidden()
     await dialog.get_by_label("license.created").check()
     await dialog.get_by_label("license.expired").check()
-    await expect(dialog.get_by_label("Enabled")).to_be_checked()
+    await expect(dialog.get_by_label("Enabled", exact=True)).to_be_checked()
     await screenshot(page, "dashboard-add-webhook-modal")
     await dialog.get_by_role("button", name="Add webhook").click()
 
@@ -145,7 +145,7 @@ async def test_edit_rotate_and_delete_with_confirmation(
     await page.get_by_role("button", name="Edit").click()
     dialog = page.get_by_role("dialog", name="Edit webhook")
     await dialog.get_by_label("Name").fill("Renamed endpoint")
-    await dialog.get_by_label("Enabled").uncheck()
+    await dialog.get_by_label("Enabled", exact=True).uncheck()
     await dialog.get_by_role("button", name="Save changes").click()
     await expect(page.get_by_role("heading", name="Renamed endpoint")).to_be_visible()
     await expect(page.get_by_text("Disabled", exact=True)).to_be_visible()
