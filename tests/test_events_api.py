@@ -32,6 +32,7 @@ LOG_FIELDS = {
     "requestHeaders",
     "responseHeaders",
     "responseBody",
+    "requestBody",
     "createdAt",
 }
 
