@@ -179,6 +179,22 @@ class Claim:
 
     deliveries: list[ClaimedDelivery]
     saturated: set[str]
+    # FIFO webhooks whose head waits for its retry, and when it is due: what is
+    # behind it waits too (see storage/claims.py).
+    blocked: dict[str, datetime] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Blocker:
+    """The delivery holding back a FIFO webhook's queue: its head, failed and still pending."""
+
+    delivery_id: str
+    event_id: str
+    event_type: str
+    attempts: int
+    last_status_code: int | None
+    reason: str | None  # why the last attempt failed
+    retry_at: datetime | None  # None while its next attempt is in flight
 
 
 @dataclass(frozen=True, slots=True)

@@ -82,6 +82,20 @@ class ApiKeyCreated(ApiKey):
     key: str = Field(description="The key itself; shown only in this answer, never again.")
 
 
+class Blocker(Model):
+    """The delivery holding back a FIFO webhook: it failed and is still pending."""
+
+    delivery_id: str
+    event_id: str
+    event: str
+    attempts: int = Field(description="Attempts made so far; all of them failed.")
+    last_status_code: int | None
+    reason: str | None = Field(description="Why the last attempt failed.")
+    retry_at: datetime | None = Field(
+        description="When it is tried again; null while that attempt is in flight."
+    )
+
+
 class Webhook(Model):
     id: str
     tenant_id: str
@@ -102,6 +116,13 @@ class Webhook(Model):
     status: WebhookStatus
     last_delivery_at: datetime | None
     last_status_code: int | None
+    blocked_by: Blocker | None = Field(
+        None,
+        description=(
+            "`ordering` `fifo` only: the delivery that failed and holds back the ones after "
+            "it until it succeeds or finally fails; null when nothing is held back."
+        ),
+    )
     created_at: datetime
     updated_at: datetime
 

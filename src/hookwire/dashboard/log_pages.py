@@ -107,6 +107,8 @@ async def log_context(
         "retrying": retrying,
         "next_retry_at": min(retry_times) if retry_times else None,
         "waiting": [d for d in pending if d.attempts == 0],
+        # A FIFO webhook's failing head, which the others wait behind.
+        "blocked_by": await services.webhooks.blocker(webhook) if pending else None,
         "oob": False,
         # Only the newest page refreshes: older pages do not change.
         "poll_seconds": poll_seconds(pending, services.settings.lease_seconds)

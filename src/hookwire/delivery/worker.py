@@ -20,6 +20,7 @@ import secrets
 import socket
 import time
 from collections.abc import Coroutine
+from datetime import datetime
 from typing import Any
 
 from hookwire.config import Settings
@@ -46,6 +47,9 @@ IDLE_RECHECK_SECONDS = 0.01
 # A webhook found at its cap by a claim (its other requests are in flight in
 # other workers) is left out of claims this long before it is looked at again.
 BUSY_RECHECK_SECONDS = 0.25
+# A FIFO webhook whose head waits for its retry is left out of claims until the
+# head is due, and looked at again at least this often (a resend makes it due sooner).
+BLOCKED_RECHECK_SECONDS = 1.0
 # Leases are renewed this many times per lease.
 RENEWALS_PER_LEASE = 3
 WORKER_ID_MAX_CHARS = 64
@@ -296,11 +300,23 @@ class Worker:
             until = time.monotonic() + BUSY_RECHECK_SECONDS
             self._busy.update(dict.fromkeys(claim.saturated, until))
             asyncio.get_running_loop().call_later(BUSY_RECHECK_SECONDS, self._on_wakeup)
+        if claim.blocked:
+            self._leave_blocked_out(claim.blocked)
         if claim.deliveries:
             self._leased.add(claim.deliveries)
             await self._targets.load_for(claim.deliveries)
             self._dispatch(claim.deliveries)
         return len(claim.deliveries)
+
+    def _leave_blocked_out(self, blocked: dict[str, datetime]) -> None:
+        """Leave FIFO webhooks whose head waits out of claims until it is due, and
+        claim again at once: their backlog may have hidden other webhooks' work."""
+        now, loop = utcnow(), asyncio.get_running_loop()
+        for webhook_id, due in blocked.items():
+            delay = min(max(0.0, (due - now).total_seconds()), BLOCKED_RECHECK_SECONDS)
+            self._busy[webhook_id] = time.monotonic() + delay
+            loop.call_later(delay, self._on_wakeup)
+        self._more_work = True
 
     def _dispatch(self, claimed: list[ClaimedDelivery]) -> None:
         now = time.monotonic()

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
 from hookwire.addressguard import url_refusal
 from hookwire.config import Settings
-from hookwire.enums import SignatureScheme
+from hookwire.enums import Ordering, SignatureScheme
 from hookwire.errors import FieldError, Invalid
-from hookwire.records import Page, Webhook
+from hookwire.records import Blocker, Page, Webhook
 from hookwire.service.catalog import Catalog
 from hookwire.service.inputs import MAX_PAGE_LIMIT, WebhookCreate, WebhookUpdate
 from hookwire.signing import generate_token, standard_secret
@@ -113,6 +114,16 @@ class Webhooks:
         if not values:
             return await self._storage.get_webhook(tenant_id, webhook_id)
         return await self._storage.update_webhook(tenant_id, webhook_id, values)
+
+    async def blockers(self, webhooks: Sequence[Webhook]) -> dict[str, Blocker]:
+        """Of ``webhooks`` (read through this service, so the caller's), the FIFO ones
+        held back by a failing delivery, with it. Nothing is read for the others."""
+        fifo = [w.id for w in webhooks if w.ordering == Ordering.FIFO]
+        return await self._storage.fifo_blockers(fifo) if fifo else {}
+
+    async def blocker(self, webhook: Webhook) -> Blocker | None:
+        """The delivery holding back a FIFO webhook's queue, if one is (see ``blockers``)."""
+        return (await self.blockers([webhook])).get(webhook.id)
 
     async def reactivate(self, tenant_id: str, webhook_id: str) -> Webhook:
         """Enable the webhook and lift a suspension: it receives new events again."""

@@ -18,6 +18,66 @@ of its lease. A claim that takes over a lease which ran out (its worker died or
 lost the database) logs the attempt it cannot know the fate of as
 ``outcome unknown (worker stopped)``, so every request a receiver may have seen
 is in the event log; the retry that follows carries that reason.
+
+FIFO webhooks (``ordering: fifo``)
+----------------------------------
+
+A FIFO webhook receives one request at a time, in the order its events were
+accepted: the next delivery is not sent until the one before succeeded or
+finally failed.
+
+*The order.* ``deliveries.seq``, a number the database gives each delivery as
+it is stored (a sequence on PostgreSQL; on SQLite, whose writers are
+serialised, one more than the row stored last). ``(created_at, id)`` is not
+that order: ``created_at`` is the time the API read its clock, before the
+event waited for its transaction (two concurrent requests can take their
+times in one order and commit in the other), clocks of several processes
+differ and may step back, and an id orders only by its millisecond (the rest
+is random), so two events of one millisecond compare at random. A seq is
+taken when the row is written: an event accepted (answered 202) before another
+was sent always has the lower seq. Events sent concurrently to different
+processes are ordered by their seq, one of the orders they could have had.
+
+*The head.* A FIFO webhook's head is its pending delivery with the lowest seq.
+A claim may take a FIFO webhook's head only, and only when none of that
+webhook's deliveries is under a lease: a ``maxConcurrency`` of 1, plus
+head-only. A head waiting for its retry (``next_attempt_at`` in the future,
+``Retry-After`` included) holds back everything behind it, which is the point;
+once it succeeds or finally fails it is no longer pending, and the next one is
+the head. Skipped deliveries (webhook suspended or disabled) are not pending
+and hold nothing back; a disabled or suspended FIFO webhook's scheduled
+deliveries are claimed to be skipped as any webhook's are (nothing is sent).
+
+*Across workers.* The head is looked up after the webhook's claim lock is
+taken (the PostgreSQL advisory lock, or SQLite's one writer), and the leases
+are counted after it too, so two claims can never both see the webhook idle;
+the head's row is locked as well (skipping it if a concurrent transaction
+holds it), so a worker finishing it at that moment cannot be overtaken. A
+worker that dies leaves its lease to run out: the head is due again, and the
+next claim takes it over (logging the unknown outcome), still before anything
+after it. Delivery stays at-least-once: a request in flight when its worker
+died may be sent again, but never one after a later delivery's first success.
+
+*Resend and recover.* A resent delivery keeps its seq. A finished one (sent,
+failed, skipped) is then older than anything still pending, so it is the head
+at once: it is sent as soon as no request of the webhook is in flight, never
+beside one, and the others keep their order behind it; if it fails, it is
+retried on the schedule like any head. Recover (failed and skipped since a
+time) puts each back in its place the same way: they go first, in their order.
+A resend of a delivery still pending keeps its place (resending the head sends
+it now); a resend of one in flight changes nothing (it is being sent).
+
+*Changing ``ordering``.* From ``none`` to ``fifo``: requests in flight (and
+deliveries a worker already holds) go as they were claimed; no claim takes
+anything more until they are done, then one head at a time. From ``fifo`` to
+``none``: the next claim takes in parallel again.
+
+*Cost.* Nothing of this runs for a ``none`` webhook: the claim's statements
+are those it had, plus one column read with the webhook's caps. Per FIFO
+webhook in a claim, one index probe (``(webhook_id, state, seq)``) finds its
+head. A blocked FIFO webhook is reported in :attr:`Claim.blocked` with the
+time its head comes due, so that the worker leaves its backlog out of its
+next claims until then.
 """
 
 from __future__ import annotations
@@ -32,9 +92,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hookwire import capacity
-from hookwire.enums import Trigger
+from hookwire.enums import Ordering, Trigger
 from hookwire.ids import new_id
-from hookwire.records import Claim, ClaimedDelivery
+from hookwire.records import Blocker, Claim, ClaimedDelivery
 from hookwire.storage import tables as t
 from hookwire.storage.base import utcnow
 from hookwire.storage.batch import Executemany
@@ -51,6 +111,20 @@ _d = t.deliveries
 _PENDING = _d.c.state == sa.literal_column("'pending'")
 
 
+# What a claim reads of a candidate delivery (the fields of _Candidate, in order).
+_CANDIDATE_COLUMNS = (
+    _d.c.id,
+    _d.c.tenant_id,
+    _d.c.event_id,
+    _d.c.webhook_id,
+    _d.c.event_type,
+    _d.c.attempts,
+    _d.c.next_trigger,
+    _d.c.retry_reason,
+    _d.c.lease_owner,
+)
+
+
 # Every claim runs the statements below: built once, with values bound per
 # claim, instead of building the statement objects again on the worker's hot
 # path (as storage/accept.py does for accepting events).
@@ -58,17 +132,7 @@ def _due_query(excluding: bool) -> sa.Select[Any]:
     """The due deliveries, oldest first; ``excluding``: not of the webhooks bound as
     ``exclude``."""
     query = (
-        sa.select(
-            _d.c.id,
-            _d.c.tenant_id,
-            _d.c.event_id,
-            _d.c.webhook_id,
-            _d.c.event_type,
-            _d.c.attempts,
-            _d.c.next_trigger,
-            _d.c.retry_reason,
-            _d.c.lease_owner,
-        )
+        sa.select(*_CANDIDATE_COLUMNS)
         .where(_PENDING, _d.c.next_attempt_at <= sa.bindparam("now"))
         .order_by(_d.c.next_attempt_at)
         .limit(sa.bindparam("scan"))
@@ -93,6 +157,29 @@ _LEASED = (
     )
     .group_by(_d.c.webhook_id)
 )
+# The id of a FIFO webhook's head: its pending delivery stored first (one probe of
+# the (webhook_id, state, seq) index).
+_HEAD_ID = (
+    sa.select(_d.c.id)
+    .where(_d.c.webhook_id == sa.bindparam("webhook"), _PENDING)
+    .order_by(_d.c.seq)
+    .limit(1)
+    .scalar_subquery()
+)
+# The head's claim columns, if it is still pending
+# (its row is locked by the claim as it must lock it, see Dialect.claim_rows).
+_HEAD = sa.select(*_CANDIDATE_COLUMNS, _d.c.next_attempt_at).where(_PENDING, _d.c.id == _HEAD_ID)
+# The same head, read for the dashboard and the API (nothing locked).
+_BLOCKER = sa.select(
+    _d.c.id,
+    _d.c.event_id,
+    _d.c.event_type,
+    _d.c.attempts,
+    _d.c.last_status_code,
+    _d.c.retry_reason,
+    _d.c.lease_owner,
+    _d.c.next_attempt_at,
+).where(_PENDING, _d.c.id == _HEAD_ID)
 _NEXT_STARTS = sa.select(t.webhook_pacing.c.webhook_id, t.webhook_pacing.c.next_start_at).where(
     t.webhook_pacing.c.webhook_id.in_(sa.bindparam("webhooks", expanding=True))
 )
@@ -158,8 +245,14 @@ class ClaimStore(LogStore):
             )
             if not candidates:
                 return Claim([], set())
-            limits = await self._lock_webhooks(conn, {c.webhook_id for c in candidates})
+            limits, fifo = await self._lock_webhooks(conn, {c.webhook_id for c in candidates})
             in_flight, mine, next_starts = await self._usage(conn, limits, now, worker_id)
+            blocked: dict[str, datetime] = {}
+            busy: set[str] = set()
+            if fifo:
+                candidates = await self._fifo_heads(
+                    conn, candidates, fifo, in_flight, now, blocked, busy
+                )
             picked = capacity.pick(
                 ((c.webhook_id, c.trigger == "scheduled", c) for c in candidates),
                 limits,
@@ -168,12 +261,16 @@ class ClaimStore(LogStore):
                 now,
                 limit,
             )
-            # The worker knows its own leases; it is told of webhooks that others fill.
-            elsewhere = {w for w in picked.saturated if in_flight.get(w, 0) > mine.get(w, 0)}
+            # The worker knows its own leases; it is told of webhooks that others fill
+            # (and of FIFO webhooks that are busy, whoever holds their one request).
+            elsewhere = {
+                w for w in picked.saturated if in_flight.get(w, 0) > mine.get(w, 0) or w in fifo
+            }
+            elsewhere |= busy
             if not picked.claims:
-                return Claim([], elsewhere)
+                return Claim([], elsewhere, blocked)
             claimed = await self._lease(conn, worker_id, picked, now, lease_seconds)
-        return Claim(claimed, elsewhere)
+        return Claim(claimed, elsewhere, blocked)
 
     async def renew_leases(
         self, worker_id: str, delivery_ids: Collection[str], lease_seconds: float
@@ -200,6 +297,33 @@ class ClaimStore(LogStore):
         async with self.write() as conn:
             return set((await conn.execute(statement)).scalars())
 
+    async def fifo_blockers(self, webhook_ids: Collection[str]) -> dict[str, Blocker]:
+        """Of the FIFO webhooks ``webhook_ids``, those held back by a failing head, with it.
+
+        A head that was tried and is still pending has failed (or its worker
+        stopped) and is waiting for its retry, or being retried: everything
+        behind it waits. One index probe per webhook.
+        """
+        blockers: dict[str, Blocker] = {}
+        if not webhook_ids:
+            return blockers
+        async with self.read() as conn:
+            for webhook_id in sorted(webhook_ids):
+                row = (await conn.execute(_BLOCKER, {"webhook": webhook_id})).first()
+                if row is None or row.attempts == 0:
+                    continue
+                leased = row.lease_owner is not None and row.next_attempt_at > utcnow()
+                blockers[webhook_id] = Blocker(
+                    delivery_id=row.id,
+                    event_id=row.event_id,
+                    event_type=row.event_type,
+                    attempts=row.attempts,
+                    last_status_code=row.last_status_code,
+                    reason=row.retry_reason,
+                    retry_at=None if leased else row.next_attempt_at,
+                )
+        return blockers
+
     @functools.cached_property
     def _due(self) -> tuple[sa.Select[Any], sa.Select[Any]]:
         """The due-deliveries query as this database locks it: all, and excluding some."""
@@ -217,17 +341,67 @@ class ClaimStore(LogStore):
 
     async def _lock_webhooks(
         self, conn: AsyncConnection, webhook_ids: set[str]
-    ) -> dict[str, capacity.Limits]:
-        """The caps of the webhooks this claim may take deliveries of (locked for it)."""
+    ) -> tuple[dict[str, capacity.Limits], set[str]]:
+        """The caps of the webhooks this claim may take deliveries of (locked for it),
+        and which of them send in FIFO order now (FIFO, neither disabled nor suspended)."""
         rows = await self.dialect.lock_webhooks(conn, sorted(webhook_ids))
-        return {
-            row.id: capacity.Limits(
-                row.max_concurrency,
-                row.rate_limit,
-                paused=not row.active or row.status == "suspended",
-            )
-            for row in rows
-        }
+        limits, fifo = {}, set()
+        for row in rows:
+            paused = not row.active or row.status == "suspended"
+            ordered = row.ordering == Ordering.FIFO
+            cap = 1 if ordered else row.max_concurrency
+            limits[row.id] = capacity.Limits(cap, row.rate_limit, paused=paused)
+            if ordered and not paused:
+                fifo.add(row.id)
+        return limits, fifo
+
+    @functools.cached_property
+    def _head(self) -> sa.Select[Any]:
+        return self.dialect.claim_rows(_HEAD)
+
+    async def _fifo_heads(
+        self,
+        conn: AsyncConnection,
+        candidates: list[_Candidate],
+        fifo: set[str],
+        in_flight: dict[str, int],
+        now: datetime,
+        blocked: dict[str, datetime],
+        busy: set[str],
+    ) -> list[_Candidate]:
+        """``candidates`` with each idle FIFO webhook's deliveries replaced by its head,
+        in the place of the first of them, or by nothing while the head is not due.
+
+        A FIFO webhook with a request in flight keeps its candidates: ``pick``
+        finds it at its cap of 1. Fills ``blocked`` (webhook: when its head is
+        due) and ``busy`` (webhooks whose head another transaction holds now).
+        """
+        heads: dict[str, _Candidate | None] = {}
+        for webhook_id in sorted(fifo):
+            if in_flight.get(webhook_id, 0):
+                continue
+            row = (await conn.execute(self._head, {"webhook": webhook_id})).first()
+            if row is None:  # finished meanwhile, or locked by a concurrent transaction
+                busy.add(webhook_id)
+                heads[webhook_id] = None
+            elif row.next_attempt_at > now:
+                blocked[webhook_id] = row.next_attempt_at
+                heads[webhook_id] = None
+            else:
+                heads[webhook_id] = _Candidate(*row[:-1])
+        if not heads:
+            return candidates
+        chosen, placed = [], set()
+        for candidate in candidates:
+            webhook_id = candidate.webhook_id
+            if webhook_id not in heads:
+                chosen.append(candidate)
+            elif webhook_id not in placed:
+                placed.add(webhook_id)
+                head = heads[webhook_id]
+                if head is not None:
+                    chosen.append(head)
+        return chosen
 
     async def _usage(
         self,

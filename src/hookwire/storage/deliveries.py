@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hookwire import health, operational
 from hookwire.config import DEFAULT_SUSPEND_AFTER_SECONDS
-from hookwire.enums import DeliveryState, Trigger, WebhookStatus
+from hookwire.enums import DeliveryState, Ordering, Trigger, WebhookStatus
 from hookwire.errors import NotFound, StorageFailure, Unavailable
 from hookwire.records import AttemptResult, Delivery, Webhook
 from hookwire.storage import tables as t
@@ -289,11 +289,31 @@ class DeliveryStore(WebhookStore, LogStore):
         return [(self._webhook(r), r.tenant_name) for r in rows]
 
     async def next_due_time(self) -> datetime | None:
-        """When the earliest pending delivery comes due (or its lease runs out)."""
-        async with self.read() as conn:
-            due: datetime | None = await conn.scalar(
-                sa.select(sa.func.min(_d.c.next_attempt_at)).where(_d.c.state == "pending")
+        """When the earliest pending delivery comes due (or its lease runs out).
+
+        A FIFO webhook's deliveries behind its head come due with the head.
+        """
+        w, head = t.webhooks, _d.alias("head")
+        head_seq = (
+            sa.select(sa.func.min(head.c.seq))
+            .where(head.c.webhook_id == _d.c.webhook_id, head.c.state == "pending")
+            .scalar_subquery()
+        )
+        query = (
+            sa.select(sa.func.min(_d.c.next_attempt_at))
+            .select_from(_d.join(w, w.c.id == _d.c.webhook_id))
+            .where(
+                _d.c.state == "pending",
+                sa.or_(
+                    w.c.ordering != Ordering.FIFO,
+                    w.c.active.is_(False),
+                    w.c.status == WebhookStatus.SUSPENDED,
+                    _d.c.seq == head_seq,
+                ),
             )
+        )
+        async with self.read() as conn:
+            due: datetime | None = await conn.scalar(query)
         return due
 
     async def get_delivery(self, tenant_id: str, delivery_id: str) -> Delivery:
@@ -311,7 +331,8 @@ class DeliveryStore(WebhookStore, LogStore):
     async def list_pending_deliveries(
         self, tenant_id: str, webhook_id: str, limit: int = 100
     ) -> list[Delivery]:
-        """A webhook's pending deliveries, oldest first (served by its (webhook, state) index)."""
+        """A webhook's pending deliveries, oldest first (served by its (webhook, state, seq)
+        index: a FIFO webhook's in the order it sends them)."""
         async with self.read() as conn:
             rows = (
                 await conn.execute(
@@ -321,7 +342,7 @@ class DeliveryStore(WebhookStore, LogStore):
                         _d.c.state == "pending",
                         _d.c.tenant_id == tenant_id,
                     )
-                    .order_by(_d.c.created_at)
+                    .order_by(_d.c.seq)
                     .limit(limit)
                 )
             ).all()
@@ -338,18 +359,30 @@ class DeliveryStore(WebhookStore, LogStore):
         }
 
     async def resend_delivery(self, tenant_id: str, delivery_id: str) -> Delivery:
-        """Send a delivery again now, whatever its state (logged as a manual resend)."""
+        """Send a delivery again now, whatever its state (logged as a manual resend).
+
+        A FIFO webhook's delivery in flight right now is left as it is (it is
+        being sent): freeing its lease would let a second request start beside it.
+        """
+        now = utcnow()
+        fifo_in_flight = sa.and_(
+            _d.c.lease_owner.is_not(None),
+            _d.c.next_attempt_at > now,
+            sa.exists().where(
+                t.webhooks.c.id == _d.c.webhook_id, t.webhooks.c.ordering == Ordering.FIFO
+            ),
+        )
         async with self.write() as conn:
             result = await conn.execute(
                 _d.update()
-                .where(_d.c.id == delivery_id, _d.c.tenant_id == tenant_id)
-                .values(**self._due_now(utcnow()))
+                .where(_d.c.id == delivery_id, _d.c.tenant_id == tenant_id, ~fifo_in_flight)
+                .values(**self._due_now(now))
             )
-            if result.rowcount == 0:
-                raise NotFound(f"delivery {delivery_id!r} not found")
-            await self.dialect.wake_workers(conn)
-        self.signals.wake()
-        return await self.get_delivery(tenant_id, delivery_id)
+            if result.rowcount:
+                await self.dialect.wake_workers(conn)
+        if result.rowcount:
+            self.signals.wake()
+        return await self.get_delivery(tenant_id, delivery_id)  # NotFound if it is not there
 
     async def recover_webhook(self, tenant_id: str, webhook_id: str, since: datetime) -> int:
         """Resend every failed or skipped delivery of a webhook created since ``since``.

@@ -44,8 +44,9 @@ _LOCK_WEBHOOKS = sa.text(
     # MATERIALIZED: the lock function must run only on the wanted rows, never
     # on a scan of every webhook.
     "WITH wanted AS MATERIALIZED ("
-    " SELECT id, max_concurrency, rate_limit, active, status FROM webhooks WHERE id = ANY(:ids))"
-    " SELECT id, max_concurrency, rate_limit, active, status FROM wanted"
+    " SELECT id, max_concurrency, rate_limit, active, status, ordering FROM webhooks"
+    " WHERE id = ANY(:ids))"
+    " SELECT id, max_concurrency, rate_limit, active, status, ordering FROM wanted"
     f" WHERE pg_try_advisory_xact_lock({PG_CLAIM_LOCK_NAMESPACE}, hashtext(id))"
 ).bindparams(sa.bindparam("ids", type_=postgresql.ARRAY(sa.String())))
 
@@ -222,7 +223,9 @@ class SqliteDialect(Dialect):
     async def lock_webhooks(self, conn: AsyncConnection, ids: Sequence[str]) -> list[sa.Row[Any]]:
         # The write transaction holds SQLite's one write lock: no other claim runs.
         w = t.webhooks
-        query = sa.select(w.c.id, w.c.max_concurrency, w.c.rate_limit, w.c.active, w.c.status)
+        query = sa.select(
+            w.c.id, w.c.max_concurrency, w.c.rate_limit, w.c.active, w.c.status, w.c.ordering
+        )
         return list((await conn.execute(query.where(w.c.id.in_(sorted(ids))))).all())
 
     def upsert(self, table: sa.Table) -> Any:

@@ -11,6 +11,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
 
 metadata = sa.MetaData(
     naming_convention={
@@ -209,6 +211,35 @@ events = sa.Table(
     sa.Index(None, "triggered_at", "tenant_id", "id"),
 )
 
+# The sequence that numbers deliveries in the order they were stored (PostgreSQL).
+DELIVERY_SEQUENCE = "deliveries_seq"
+
+
+class NextDeliverySeq(sa.sql.expression.FunctionElement[int]):
+    """The next ``deliveries.seq``: the queue order of a FIFO webhook (see storage/claims.py).
+
+    Evaluated by the database for each inserted row, in the statement itself,
+    so every way a delivery is stored numbers it. PostgreSQL takes it from a
+    sequence; SQLite, whose writers are serialised, from the row stored last
+    (the highest rowid carries the highest seq: both only grow, and VACUUM
+    keeps rowids in order), with no index to maintain for it.
+    """
+
+    type = sa.BigInteger()
+    inherit_cache = True
+    name = "next_delivery_seq"
+
+
+@compiles(NextDeliverySeq, "postgresql")
+def _next_seq_postgresql(_element: NextDeliverySeq, _compiler: SQLCompiler, **_kw: Any) -> str:
+    return f"nextval('{DELIVERY_SEQUENCE}')"
+
+
+@compiles(NextDeliverySeq, "sqlite")
+def _next_seq_sqlite(_element: NextDeliverySeq, _compiler: SQLCompiler, **_kw: Any) -> str:
+    return "(SELECT coalesce((SELECT seq FROM deliveries ORDER BY rowid DESC LIMIT 1), 0) + 1)"
+
+
 deliveries = sa.Table(
     "deliveries",
     metadata,
@@ -236,6 +267,10 @@ deliveries = sa.Table(
     sa.Column("last_status_code", sa.Integer(), nullable=True),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
+    # The order deliveries were stored in (their events' acceptance): a FIFO
+    # webhook sends its pending deliveries in this order. Set by the database
+    # on insert; nullable only so that adding it (0006) did not rebuild the table.
+    sa.Column("seq", sa.BigInteger(), nullable=True, default=NextDeliverySeq()),
     sa.ForeignKeyConstraint(
         ["tenant_id", "event_id"], ["events.tenant_id", "events.id"], ondelete="CASCADE"
     ),
@@ -249,9 +284,11 @@ deliveries = sa.Table(
     ),
     # An event's deliveries (event detail) and the cascade from events.
     sa.Index(None, "tenant_id", "event_id"),
-    # Per-webhook look-ups: recover failed/skipped since T, FIFO ordering later,
-    # and the cascade when a webhook is deleted.
-    sa.Index(None, "webhook_id", "state", "created_at"),
+    # Per-webhook look-ups: a FIFO webhook's head (its pending delivery with the
+    # lowest seq: one index probe), a webhook's pending deliveries in order,
+    # recover failed/skipped (created_at filtered on the rows), and the cascade
+    # when a webhook is deleted.
+    sa.Index(None, "webhook_id", "state", "seq"),
     # A webhook's deliveries under a lease, counted by every claim to hold its
     # maxConcurrency across workers. Partial: only leased rows (a few per
     # webhook) enter it, not a backlog of scheduled retries.
