@@ -24,13 +24,18 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
 }
 
 
+# Admin-only routes under a tenant: any tenant key gets 403 there, whoever's
+# tenant it names (tests/test_api_keys.py and tests/test_portal.py check that).
+ADMIN_ONLY = ("/api-keys", "/portal-links", "/portal-sessions")
+
+
 def tenant_routes(settings: Settings) -> list[tuple[str, str]]:
     paths = create_app(settings).openapi()["paths"]
     return [
         (method.upper(), path)
         for path, operations in paths.items()
-        # api-keys is admin-only: any tenant key gets 403 there, whoever's tenant it names.
-        if path.startswith("/v1/tenants/{tenant_id}/") and "/api-keys" not in path
+        if path.startswith("/v1/tenants/{tenant_id}/")
+        and not any(part in path for part in ADMIN_ONLY)
         for method in operations
     ]
 
