@@ -119,6 +119,46 @@ async def test_a_newer_server_s_extra_fields_are_ignored(
     assert [t.id async for t in client.iter_tenants()] == ["acme"]
 
 
+async def test_what_blocks_a_fifo_webhook_is_read(receiver: Receiver, client: AsyncClient) -> None:
+    blocker = {
+        "deliveryId": "dlv_1",
+        "eventId": "evt_1",
+        "event": "license.created",
+        "attempts": 2,
+        "lastStatusCode": 500,
+        "reason": "HTTP 500",
+        "retryAt": TIME,
+    }
+    webhook = {
+        "id": "wh_1",
+        "tenantId": "acme",
+        "name": "Orders",
+        "description": "",
+        "url": "https://receiver.example/hook",
+        "token": "whsec_…",
+        "events": ["*"],
+        "active": True,
+        "headers": {},
+        "signatureScheme": "hookwire",
+        "maxConcurrency": 1,
+        "rateLimit": None,
+        "ordering": "fifo",
+        "format": "hookwire",
+        "status": "unhealthy",
+        "lastDeliveryAt": TIME,
+        "lastStatusCode": 500,
+        "blockedBy": blocker,
+        "createdAt": TIME,
+        "updatedAt": TIME,
+    }
+    receiver.answer(ok(200, json.dumps(webhook), JSON))
+
+    parsed = await client.get_webhook("acme", "wh_1")
+    assert parsed.blocked_by is not None
+    assert (parsed.blocked_by.delivery_id, parsed.blocked_by.attempts) == ("dlv_1", 2)
+    assert parsed.blocked_by.retry_at == datetime(2018, 4, 20, 13, 11, 34, 692694, tzinfo=UTC)
+
+
 async def test_an_answer_the_client_cannot_read_raises(
     receiver: Receiver, client: AsyncClient
 ) -> None:

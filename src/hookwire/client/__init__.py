@@ -44,6 +44,7 @@ from hookwire.client.errors import (
 )
 from hookwire.client.models import (
     ApiKey,
+    Blocker,
     Delivery,
     Event,
     EventAccepted,
@@ -61,6 +62,7 @@ __all__ = [
     "UNSET",
     "ApiKey",
     "AsyncClient",
+    "Blocker",
     "Call",
     "Client",
     "Conflict",

@@ -69,6 +69,20 @@ class EventType:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Blocker:
+    """The delivery holding back a ``fifo`` webhook: it failed and is still pending."""
+
+    __pydantic_config__: ClassVar[ConfigDict] = _JSON
+    delivery_id: str
+    event_id: str
+    event: str
+    attempts: int
+    last_status_code: int | None = None
+    reason: str | None = None
+    retry_at: Time | None = None  # None while that attempt is in flight
+
+
+@dataclass(frozen=True, kw_only=True)
 class Webhook:
     """A tenant's webhook. ``token`` and ``headers`` are masked in lists."""
 
@@ -90,6 +104,7 @@ class Webhook:
     status: str
     last_delivery_at: Time | None = None
     last_status_code: int | None = None
+    blocked_by: Blocker | None = None
     created_at: Time
     updated_at: Time
 
