@@ -224,7 +224,7 @@ async def test_the_api_says_what_blocks_a_fifo_webhook(
 async def test_three_worker_processes_one_killed_keep_the_order(
     storage: Storage, settings: Settings
 ) -> None:
-    count = 300
+    count = 500  # as the issue asks: 500 events, three workers, one SIGKILLed
     flaky = Flaky(seed=7)
     options = (
         "--lease-seconds",
