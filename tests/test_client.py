@@ -335,3 +335,6 @@ async def test_portal_link_is_a_sign_in_url(hookwire: Hookwire) -> None:
     link = await hookwire.admin.create_portal_link("acme")
     assert link.url.startswith("http") and "/portal/" in link.url
     assert link.expires_at is not None and link.expires_at > before
+    await hookwire.admin.end_portal_sessions("acme")  # 204: tests/test_portal.py shows its effect
+    with pytest.raises(NotFound):
+        await hookwire.admin.end_portal_sessions("nobody")

@@ -102,6 +102,7 @@ class AsyncClient:
     iter_api_keys = _iterates(api.list_api_keys)
     revoke_api_key = _sends(api.revoke_api_key)
     create_portal_link = _sends(api.create_portal_link)
+    end_portal_sessions = _sends(api.end_portal_sessions)
 
     create_webhook = _sends(api.create_webhook)
     list_webhooks = _sends(api.list_webhooks)

@@ -183,6 +183,11 @@ def create_portal_link(tenant_id: str) -> Call[PortalLink]:
     return Call("POST", path("tenants", tenant_id, "portal-links"), _one(PortalLink), body={})
 
 
+def end_portal_sessions(tenant_id: str) -> Call[None]:
+    """End the tenant's portal sessions and void its unused links, at once."""
+    return Call("DELETE", path("tenants", tenant_id, "portal-sessions"), _nothing)
+
+
 # --- webhooks ----------------------------------------------------------------------------
 
 
