@@ -14,7 +14,6 @@ from hookwire.api import admin, deliveries, events, portal, system, webhooks
 from hookwire.api.docs import mount_docs
 from hookwire.api.limits import BodySizeLimit, PrintableAddress
 from hookwire.api.middleware import Answers
-from hookwire.api.observe import RequestDurations
 from hookwire.api.openapi import operation_id, problem_openapi
 from hookwire.api.problems import install_problem_handlers
 from hookwire.bootstrap import (
@@ -87,7 +86,6 @@ def create_app(settings: Settings, storage: Storage | None = None) -> FastAPI:
     mount_dashboard(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(PrintableAddress)
-    app.add_middleware(Answers)  # outermost: nosniff and problem+json for everything inside
-    # Around everything, so it times and labels the answer the caller gets.
-    app.add_middleware(RequestDurations, histogram=app.state.metrics.http_request_seconds)
+    # Outermost: nosniff, problem+json and the duration of everything inside.
+    app.add_middleware(Answers, durations=app.state.metrics.http_request_seconds)
     return app

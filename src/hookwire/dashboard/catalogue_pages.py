@@ -33,7 +33,7 @@ def example_value(schema: Any, depth: int = 0) -> Any:
 
     The schema's own ``examples``, ``example``, ``const``, ``default`` or first
     ``enum`` value when it gives one; else an object of its properties' examples,
-    an array of one item's, or a placeholder of its type. ``$ref`` and
+    an array of one item's, or a stand-in of its type (_PLACEHOLDERS). ``$ref`` and
     combinations other than a first ``anyOf``/``oneOf`` branch are not followed.
     """
     if not isinstance(schema, dict) or depth > EXAMPLE_MAX_DEPTH:
