@@ -14,6 +14,7 @@ import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -21,7 +22,7 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 from cryptography.fernet import Fernet
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hookwire.app import create_app
 from hookwire.config import Settings
@@ -30,7 +31,7 @@ from hookwire.metrics import Metrics
 from hookwire.service import Services
 from hookwire.storage import Storage, create_engine
 from hookwire.storage.migrate import alembic_config, migrate
-from hookwire.storage.tables import metadata
+from hookwire.storage.tables import UTCDateTime, metadata
 
 # The dashboard's browser fixtures (a real `hookwire serve`, headless Chromium).
 pytest_plugins = ["tests.browser"]
@@ -220,3 +221,46 @@ async def upgrade_to(engine: AsyncEngine, revision: str) -> None:
 
     async with engine.begin() as conn:
         await conn.run_sync(run)
+
+
+async def insert_old_webhook(
+    conn: AsyncConnection, at: datetime, params: dict[str, object], **columns: str
+) -> None:
+    """Tenant ``acme`` and its webhook ``wh_1`` as an older hookwire's schema stored them.
+
+    Raw SQL, as the tables module describes the newest schema only; ``columns``
+    adds the webhook columns that a later revision has (``format="'hookwire'"``)
+    or sets others (``ordering="'fifo'"``), each as an SQL expression; ``params``
+    binds the statement's parameters (``token``, the encrypted token, at least).
+    """
+    values: dict[str, str] = {
+        "id": "'wh_1'",
+        "tenant_id": "'acme'",
+        "name": "'n'",
+        "description": "''",
+        "url": "'https://r.example/'",
+        "token_encrypted": ":token",
+        "events": "'[\"*\"]'",
+        "active": "true",
+        "signature_scheme": "'hookwire'",
+        "max_concurrency": "10",
+        "ordering": "'none'",
+        "status": "'healthy'",
+        "version": "1",
+        "created_at": ":at",
+        "updated_at": ":at",
+        **columns,
+    }
+    stamp = sa.bindparam("at", at, type_=UTCDateTime())
+    await conn.execute(
+        sa.text(
+            "INSERT INTO tenants (id, name, created_at, updated_at) "
+            "VALUES ('acme', 'Acme', :at, :at)"
+        ).bindparams(stamp)
+    )
+    await conn.execute(
+        sa.text(
+            f"INSERT INTO webhooks ({', '.join(values)}) VALUES ({', '.join(values.values())})"
+        ).bindparams(stamp),
+        params,
+    )

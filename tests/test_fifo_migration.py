@@ -12,7 +12,7 @@ from hookwire.payload import build_payload
 from hookwire.storage import Storage
 from hookwire.storage.migrate import migrate
 from hookwire.storage.tables import UTCDateTime
-from tests.conftest import SECRET_KEY, upgrade_to
+from tests.conftest import SECRET_KEY, insert_old_webhook, upgrade_to
 
 NOW = datetime.now(UTC)
 # Stored in this order; their ids and times sort otherwise on purpose.
@@ -22,21 +22,9 @@ OLDER_DELIVERIES = (("dlv_c", 0), ("dlv_a", 1), ("dlv_b", 2))
 async def _store_as_0005(engine: AsyncEngine) -> None:
     at = sa.bindparam("at", NOW, type_=UTCDateTime())
     async with engine.begin() as conn:
-        await conn.execute(
-            sa.text(
-                "INSERT INTO tenants (id, name, created_at, updated_at) "
-                "VALUES ('acme', 'Acme', :at, :at)"
-            ).bindparams(at)
-        )
-        await conn.execute(
-            sa.text(
-                "INSERT INTO webhooks (id, tenant_id, name, description, url, token_encrypted, "
-                "events, active, signature_scheme, max_concurrency, ordering, format, status, "
-                "version, created_at, updated_at) VALUES ('wh_1', 'acme', 'n', '', "
-                "'https://r.example/', :token, '[\"*\"]', true, 'hookwire', 10, "
-                "'fifo', 'hookwire', 'healthy', 1, :at, :at)"
-            ).bindparams(at),
-            {"token": TokenCipher(SECRET_KEY).encrypt("tok-0123456789")},
+        token = TokenCipher(SECRET_KEY).encrypt("tok-0123456789")
+        await insert_old_webhook(
+            conn, NOW, {"token": token}, ordering="'fifo'", format="'hookwire'"
         )
         await conn.execute(
             sa.text(

@@ -15,8 +15,7 @@ from hookwire.delivery import Worker
 from hookwire.masking import mask_header_value
 from hookwire.storage import Storage
 from hookwire.storage.migrate import migrate
-from hookwire.storage.tables import UTCDateTime
-from tests.conftest import SECRET_KEY, upgrade_to
+from tests.conftest import SECRET_KEY, insert_old_webhook, upgrade_to
 from tests.receivers import Receiver, make_webhook, send_event
 
 SECRET_HEADERS = {"Authorization": "Bearer rcv-s3cret-0042", "X-Api-Key": "k3y-0042"}
@@ -76,27 +75,16 @@ async def test_the_event_log_keeps_header_values_masked(
 
 async def test_the_migration_encrypts_existing_headers(blank_engine: AsyncEngine) -> None:
     await upgrade_to(blank_engine, "0002")
-    now = sa.bindparam("now", datetime(2026, 1, 1, tzinfo=UTC), type_=UTCDateTime())
     async with blank_engine.begin() as conn:
-        await conn.execute(
-            sa.text(
-                "INSERT INTO tenants (id, name, created_at, updated_at) "
-                "VALUES ('acme', 'Acme', :now, :now)"
-            ).bindparams(now)
-        )
         cipher = TokenCipher(SECRET_KEY)
-        await conn.execute(
-            sa.text(
-                "INSERT INTO webhooks (id, tenant_id, name, description, url, token_encrypted, "
-                "events, active, headers, signature_scheme, max_concurrency, ordering, status, "
-                "version, created_at, updated_at) VALUES ('wh_1', 'acme', 'n', '', "
-                "'https://r.example/', :token, '[\"*\"]', true, :headers, 'hookwire', 10, "
-                "'none', 'healthy', 1, :now, :now)"
-            ).bindparams(now),
+        await insert_old_webhook(
+            conn,
+            datetime(2026, 1, 1, tzinfo=UTC),
             {
                 "token": cipher.encrypt("tok-0123456789"),
                 "headers": '{"Authorization": "Bearer rcv-s3cret-0042"}',
             },
+            headers=":headers",
         )
     with pytest.raises(RuntimeError, match="HOOKWIRE_SECRET_KEY"):
         await migrate(blank_engine)

@@ -27,7 +27,7 @@ from hookwire.storage.log_partitions import LOG_PARTITION_DAYS_AHEAD, log_partit
 from hookwire.storage.migrate import alembic_config, migrate
 from hookwire.storage.retention import RETENTION_LOCK_ID, PurgeReport, retention_cutoff
 from hookwire.storage.tables import UTCDateTime, deliveries, log_entries
-from tests.conftest import SECRET_KEY, _pg_admin, _pg_url_for, upgrade_to
+from tests.conftest import SECRET_KEY, _pg_admin, _pg_url_for, insert_old_webhook, upgrade_to
 from tests.test_storage import WEBHOOK
 
 # The fake clock: "now" for every run, and times relative to it.
@@ -480,22 +480,8 @@ async def test_the_migration_keeps_existing_log_entries(blank_engine: AsyncEngin
     await upgrade_to(engine, "0003")
     at = sa.bindparam("at", now, type_=UTCDateTime())
     async with engine.begin() as conn:
-        await conn.execute(
-            sa.text(
-                "INSERT INTO tenants (id, name, created_at, updated_at) "
-                "VALUES ('acme', 'Acme', :at, :at)"
-            ).bindparams(at)
-        )
-        await conn.execute(
-            sa.text(
-                "INSERT INTO webhooks (id, tenant_id, name, description, url, token_encrypted, "
-                "events, active, signature_scheme, max_concurrency, ordering, status, "
-                "version, created_at, updated_at) VALUES ('wh_1', 'acme', 'n', '', "
-                "'https://r.example/', :token, '[\"*\"]', true, 'hookwire', 10, "
-                "'none', 'healthy', 1, :at, :at)"
-            ).bindparams(at),
-            {"token": TokenCipher(SECRET_KEY).encrypt("tok-0123456789")},
-        )
+        token = TokenCipher(SECRET_KEY).encrypt("tok-0123456789")
+        await insert_old_webhook(conn, now, {"token": token})
         await conn.execute(
             sa.text(
                 "INSERT INTO events (tenant_id, id, event_type, payload, triggered_at) "
