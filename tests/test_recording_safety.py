@@ -8,6 +8,7 @@ when their leases ran out) and made the webhook's pages answer 500 on SQLite.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 
@@ -16,7 +17,9 @@ import pytest
 
 from hookwire.config import Settings
 from hookwire.delivery import Worker
+from hookwire.delivery.recorder import Recorder
 from hookwire.enums import DeliveryState, Trigger
+from hookwire.errors import Unavailable
 from hookwire.records import AttemptResult
 from hookwire.storage import Storage
 from hookwire.storage.base import utcnow
@@ -125,3 +128,48 @@ async def test_a_row_that_cannot_be_stored_is_stored_without_the_response(
     printed = caplog.text + "".join(capsys.readouterr())
     assert "s3cret" not in printed
     assert "broken" not in printed
+
+
+async def test_a_batch_written_again_after_its_commit_is_logged_once(
+    storage: Storage, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The database committed a batch but its answer was lost (the connection
+    dropped during COMMIT): the recorder writes the batch again, and neither the
+    event log nor the operational events get a second copy."""
+    hook = await make_webhook(storage, "http://127.0.0.1:9/", tenant_id="acme")
+    event = await send_event(storage, tenant_id="acme")
+    worker_id = "lost-commit-answer"
+    [claimed] = (await storage.claim_due_deliveries(worker_id, 10, 60)).deliveries
+    failed = dataclasses.replace(
+        _result(claimed.id, "acme", hook.id, event.id),
+        status_code=500,
+        success=False,
+        error="HTTP 500",
+        state=DeliveryState.FAILED,
+    )
+    real_record = storage.record_attempts
+    calls: list[int] = []
+
+    async def answer_lost_once(*args: object, **kwargs: object) -> None:
+        await real_record(*args, **kwargs)  # type: ignore[arg-type]
+        calls.append(1)
+        if len(calls) == 1:
+            raise Unavailable("the connection to the database was lost")
+
+    storage.record_attempts = answer_lost_once  # type: ignore[method-assign]
+    recorded = asyncio.Event()
+    recorder = Recorder(storage, worker_id, 3600, lambda batch: recorded.set())
+    recorder.start()
+    recorder.add(failed)
+    await asyncio.wait_for(recorded.wait(), timeout=10)
+    await recorder.close()
+
+    assert len(calls) == 2  # written, then written again
+    [entry] = await storage.list_delivery_logs("acme", claimed.id)
+    assert entry.id == failed.log_id and not entry.success
+    assert (await storage.get_delivery("acme", claimed.id)).state == "failed"
+    events = (await storage.list_events("acme", None, None)).items
+    notices = [e.event_type for e in events if e.event_type.startswith("hookwire.")]
+    assert notices.count("hookwire.delivery.exhausted") == 1, notices
+    # Recognised as written, not refused by the table's key as a duplicate.
+    assert not [r for r in caplog.records if "be recorded" in r.getMessage()]

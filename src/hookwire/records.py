@@ -18,6 +18,7 @@ from hookwire.enums import (
     Trigger,
     WebhookStatus,
 )
+from hookwire.ids import new_id
 
 T = TypeVar("T")
 
@@ -153,6 +154,9 @@ class LogEntry:
     created_at: datetime
     # The body as sent when it is not the event's payload (a chat format).
     request_body: str | None = None
+    # The event log entry's id, chosen once: a batch written again after a commit
+    # whose answer was lost is recognised by it and not logged twice.
+    log_id: str = field(default_factory=lambda: new_id("log"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,3 +234,6 @@ class AttemptResult:
     webhook_gone: bool = False
     # The body as sent when it is not the event's payload (a chat format).
     request_body: str | None = None
+    # The event log entry's id, chosen once: a batch written again after a commit
+    # whose answer was lost is recognised by it and not logged twice.
+    log_id: str = field(default_factory=lambda: new_id("log"))

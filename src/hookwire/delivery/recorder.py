@@ -62,7 +62,8 @@ class Recorder:
         """Stop the background writer (never mid-batch) and write what is left."""
         self._closing = True
         if self._task is not None:
-            # Not cancelled: a batch cut off after its commit would be written twice.
+            # Not cancelled: a batch finishes its transaction, and its results are
+            # handed on (their leases released), rather than stopping midway.
             self._ready.set()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None

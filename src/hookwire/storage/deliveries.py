@@ -192,13 +192,7 @@ class DeliveryStore(WebhookStore, LogStore):
         ]
         updated = await self._complete_batch.execute(conn, deliveries, worker_id, now)
         if updated != len(results):
-            # Some were not updated: a lost lease, or a webhook (or tenant) deleted
-            # while the request was in flight, which took the delivery with it and
-            # leaves its log entry nothing to belong to.
-            ids = [r.delivery_id for r in results]
-            existing = await self.dialect.existing(conn, _d.c.id, ids)
-            if len(existing) < len(results):
-                results = [r for r in results if r.delivery_id in existing]
+            results = await self._still_to_log(conn, results)
             if not results:
                 return []
         await self._log_batch.execute(conn, log_entry_rows(results))
@@ -212,6 +206,33 @@ class DeliveryStore(WebhookStore, LogStore):
         if await emit_notices(conn, self.dialect, results, moves, now):
             self.signals.wake()
         return changed
+
+    async def _still_to_log(
+        self, conn: AsyncConnection, results: Sequence[AttemptResult]
+    ) -> Sequence[AttemptResult]:
+        """Of a batch whose deliveries were not all updated, the attempts to log.
+
+        Not updated means a lost lease (the attempt is logged: the request was
+        made), a webhook (or tenant) deleted while the request was in flight
+        (its delivery went with it, leaving the entry nothing to belong to), or
+        this very batch already written by a commit whose answer was lost: its
+        log entries exist under the ids chosen before the first try, and its
+        health changes and notices are stored with them.
+        """
+        existing = await self.dialect.existing(conn, _d.c.id, [r.delivery_id for r in results])
+        results = [r for r in results if r.delivery_id in existing]
+        if not results:
+            return results
+        logs = t.log_entries
+        logged = set(
+            await conn.scalars(
+                sa.select(logs.c.id).where(
+                    logs.c.delivery_id.in_({r.delivery_id for r in results}),
+                    logs.c.id.in_([r.log_id for r in results]),
+                )
+            )
+        )
+        return [r for r in results if r.log_id not in logged]
 
     async def _update_health(
         self,

@@ -10,7 +10,6 @@ from typing import Any
 import sqlalchemy as sa
 
 from hookwire.enums import Trigger
-from hookwire.ids import new_id
 from hookwire.records import AttemptResult, LogEntry, Page
 from hookwire.storage import tables as t
 from hookwire.storage.base import Keyset, StorageBase
@@ -71,7 +70,7 @@ def log_entry_rows(results: Sequence[AttemptResult]) -> list[tuple[Any, ...]]:
     """The log_entries rows of finished attempts, values in ``LOG_ENTRY_COLUMNS`` order."""
     return [
         (
-            new_id("log"),
+            r.log_id,
             r.tenant_id,
             r.delivery_id,
             r.webhook_id,
