@@ -9,6 +9,7 @@ in seconds, and the attempt it may have made is logged as of unknown outcome.
 from __future__ import annotations
 
 import asyncio
+import statistics
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
 
@@ -128,10 +129,15 @@ async def test_rate_limit_holds_across_worker_processes(
                 await stack.enter_async_context(worker_process(settings))
             await receiver.wait_for(lambda r: len(r.requests) >= count, timeout=WAIT_SECONDS)
     arrivals = sorted(r.at for r in receiver.requests)
-    # Never more than `rate` requests within any second (a little slack for
-    # the time between a start and its arrival).
+    # Each delivery gets its own start, 1/rate after the one before, whichever
+    # process sends it: `rate` + 1 arrivals span a second. A start a busy
+    # process makes late does not move the next one's, so one window may be
+    # short by that lateness (up to 0.18 s seen on a loaded 2-core CI machine);
+    # processes each pacing on their own would fit 16 requests in 0.7 s, and
+    # two sharing a limit in 0.5 s per window.
     windows = [arrivals[i + rate] - arrivals[i] for i in range(count - rate)]
-    assert min(windows) >= 0.9, windows
+    assert min(windows) >= 0.7, windows
+    assert statistics.median(windows) >= 0.95, windows
 
 
 async def test_a_disabled_webhook_gets_nothing_more(storage: Storage, settings: Settings) -> None:
