@@ -153,8 +153,10 @@ async def test_a_rate_limit_spaces_the_requests(storage: Storage, settings: Sett
             await worker.run_until_idle()
     arrivals = [r.at for r in receiver.requests]
     assert len(arrivals) == count
-    # A lower bound only: the limit may make requests later, never sooner.
-    assert arrivals[-1] - arrivals[0] >= (count - 1) / rate * 0.9
+    # A lower bound only: the limit may make requests later, never sooner. The
+    # first may itself be sent late on a busy machine, which shortens the span
+    # by that delay; unlimited, the six arrive within a few milliseconds.
+    assert arrivals[-1] - arrivals[0] >= (count - 1) / rate - 0.1
 
 
 async def test_a_disabled_webhook_skips_its_scheduled_retries_until_recovered(
