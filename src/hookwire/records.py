@@ -154,9 +154,6 @@ class LogEntry:
     created_at: datetime
     # The body as sent when it is not the event's payload (a chat format).
     request_body: str | None = None
-    # The event log entry's id, chosen once: a batch written again after a commit
-    # whose answer was lost is recognised by it and not logged twice.
-    log_id: str = field(default_factory=lambda: new_id("log"))
 
 
 @dataclass(frozen=True, slots=True)
