@@ -264,3 +264,15 @@ async def insert_old_webhook(
         ).bindparams(stamp),
         params,
     )
+
+
+async def insert_old_event(conn: AsyncConnection, at: datetime) -> None:
+    """Event ``evt_1`` of tenant ``acme`` (``license.created``, data ``{}``), in raw SQL
+    as :func:`insert_old_webhook` stores its tenant."""
+    await conn.execute(
+        sa.text(
+            "INSERT INTO events (tenant_id, id, event_type, payload, triggered_at) "
+            "VALUES ('acme', 'evt_1', 'license.created', :payload, :at)"
+        ).bindparams(sa.bindparam("at", at, type_=UTCDateTime())),
+        {"payload": b"{}"},
+    )

@@ -12,7 +12,7 @@ from hookwire.payload import build_payload
 from hookwire.storage import Storage
 from hookwire.storage.migrate import migrate
 from hookwire.storage.tables import UTCDateTime
-from tests.conftest import SECRET_KEY, insert_old_webhook, upgrade_to
+from tests.conftest import SECRET_KEY, insert_old_event, insert_old_webhook, upgrade_to
 
 NOW = datetime.now(UTC)
 # Stored in this order; their ids and times sort otherwise on purpose.
@@ -20,19 +20,12 @@ OLDER_DELIVERIES = (("dlv_c", 0), ("dlv_a", 1), ("dlv_b", 2))
 
 
 async def _store_as_0005(engine: AsyncEngine) -> None:
-    at = sa.bindparam("at", NOW, type_=UTCDateTime())
     async with engine.begin() as conn:
         token = TokenCipher(SECRET_KEY).encrypt("tok-0123456789")
         await insert_old_webhook(
             conn, NOW, {"token": token}, ordering="'fifo'", format="'hookwire'"
         )
-        await conn.execute(
-            sa.text(
-                "INSERT INTO events (tenant_id, id, event_type, payload, triggered_at) "
-                "VALUES ('acme', 'evt_1', 'license.created', :payload, :at)"
-            ).bindparams(at),
-            {"payload": b"{}"},
-        )
+        await insert_old_event(conn, NOW)
         for delivery_id, seconds in OLDER_DELIVERIES:
             created = sa.bindparam("created", NOW + timedelta(seconds=seconds), UTCDateTime())
             await conn.execute(

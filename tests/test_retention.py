@@ -27,7 +27,14 @@ from hookwire.storage.log_partitions import LOG_PARTITION_DAYS_AHEAD, log_partit
 from hookwire.storage.migrate import alembic_config, migrate
 from hookwire.storage.retention import RETENTION_LOCK_ID, PurgeReport, retention_cutoff
 from hookwire.storage.tables import UTCDateTime, deliveries, log_entries
-from tests.conftest import SECRET_KEY, _pg_admin, _pg_url_for, insert_old_webhook, upgrade_to
+from tests.conftest import (
+    SECRET_KEY,
+    _pg_admin,
+    _pg_url_for,
+    insert_old_event,
+    insert_old_webhook,
+    upgrade_to,
+)
 from tests.test_storage import WEBHOOK
 
 # The fake clock: "now" for every run, and times relative to it.
@@ -482,13 +489,7 @@ async def test_the_migration_keeps_existing_log_entries(blank_engine: AsyncEngin
     async with engine.begin() as conn:
         token = TokenCipher(SECRET_KEY).encrypt("tok-0123456789")
         await insert_old_webhook(conn, now, {"token": token})
-        await conn.execute(
-            sa.text(
-                "INSERT INTO events (tenant_id, id, event_type, payload, triggered_at) "
-                "VALUES ('acme', 'evt_1', 'license.created', :payload, :at)"
-            ).bindparams(at),
-            {"payload": b"{}"},
-        )
+        await insert_old_event(conn, now)
         await conn.execute(
             sa.text(
                 "INSERT INTO deliveries (id, tenant_id, event_id, webhook_id, event_type, state, "
